@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The calling thread's last-failure message, and the library's log. */
+#ifndef SEVM_CORE_ERROR_H
+#define SEVM_CORE_ERROR_H
+
+#include "sevmigrate.h"
+
+#define SEVM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/*
+ * Record "<what>: <strerror> (<ENAME>)" as the thread's message and return
+ * err (a negative errno or -SEVM_ERR_*), so a caller can write
+ * `return sevm__fail(-EINVAL, "region %u overlaps region %u", a, b);`.
+ */
+int sevm__fail(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
+
+/*
+ * Put "<context>: " in front of the message an inner layer recorded, so the
+ * message reads from the outermost step to the failed call; returns err.
+ */
+int sevm__context(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
+
+void sevm__log(enum sevm_log_level level, const char *fmt, ...) SEVM_PRINTF(2, 3);
+
+#endif

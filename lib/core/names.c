@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stddef.h>
+
+#include "../abi/compat.h"
+#include "names.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *lookup(const char *const *table, size_t n, size_t idx)
+{
+	return idx < n ? table[idx] : NULL;
+}
+
+/*
+ * A switch rather than a table: several requests share a command number and
+ * differ only in direction or size (KVM_GET_PIT2 and KVM_GET_VCPU_EVENTS are
+ * both 0x9f), and the compiler rejects a duplicate case, so a collision
+ * between two entries cannot slip in unnoticed.
+ */
+#define IOCTL(req)		case req: return #req
+#define IOCTL_AS(req, name)	case req: return name
+
+const char *sevm__ioctl_name(unsigned long request)
+{
+	switch (request) {
+	/* system fd */
+	IOCTL(KVM_GET_API_VERSION);
+	IOCTL(KVM_CREATE_VM);
+	IOCTL(KVM_CHECK_EXTENSION);
+	IOCTL(KVM_GET_VCPU_MMAP_SIZE);
+	IOCTL(KVM_GET_MSR_INDEX_LIST);
+	IOCTL(KVM_GET_MSR_FEATURE_INDEX_LIST);
+	IOCTL(KVM_GET_SUPPORTED_CPUID);
+	IOCTL(KVM_HAS_DEVICE_ATTR);
+	IOCTL(KVM_GET_DEVICE_ATTR);
+	IOCTL(KVM_SET_DEVICE_ATTR);
+	/* VM fd */
+	IOCTL(KVM_CREATE_VCPU);
+	IOCTL(KVM_SET_USER_MEMORY_REGION);
+	IOCTL_AS(SEVM_ABI_KVM_SET_USER_MEMORY_REGION2,
+		 "KVM_SET_USER_MEMORY_REGION2");
+	IOCTL(KVM_GET_DIRTY_LOG);
+	IOCTL(KVM_CLEAR_DIRTY_LOG);
+	IOCTL(KVM_ENABLE_CAP);
+	IOCTL(KVM_SET_TSS_ADDR);
+	IOCTL(KVM_SET_IDENTITY_MAP_ADDR);
+	IOCTL(KVM_CREATE_IRQCHIP);
+	IOCTL(KVM_GET_IRQCHIP);
+	IOCTL(KVM_SET_IRQCHIP);
+	IOCTL(KVM_CREATE_PIT2);
+	IOCTL(KVM_GET_PIT2);
+	IOCTL(KVM_SET_PIT2);
+	IOCTL(KVM_GET_CLOCK);
+	IOCTL(KVM_SET_CLOCK);
+	IOCTL(KVM_X86_SET_MSR_FILTER);
+	IOCTL(KVM_MEMORY_ENCRYPT_OP);
+	IOCTL(KVM_MEMORY_ENCRYPT_REG_REGION);
+	IOCTL(KVM_MEMORY_ENCRYPT_UNREG_REGION);
+	IOCTL_AS(SEVM_ABI_KVM_CREATE_GUEST_MEMFD, "KVM_CREATE_GUEST_MEMFD");
+	IOCTL_AS(SEVM_ABI_KVM_SET_MEMORY_ATTRIBUTES,
+		 "KVM_SET_MEMORY_ATTRIBUTES");
+	/* vCPU fd */
+	IOCTL(KVM_RUN);
+	IOCTL(KVM_GET_REGS);
+	IOCTL(KVM_SET_REGS);
+	IOCTL(KVM_GET_SREGS);
+	IOCTL(KVM_SET_SREGS);
+	IOCTL(KVM_GET_SREGS2);
+	IOCTL(KVM_SET_SREGS2);
+	IOCTL(KVM_GET_FPU);
+	IOCTL(KVM_SET_FPU);
+	IOCTL(KVM_GET_XSAVE);
+	IOCTL(KVM_SET_XSAVE);
+	IOCTL(KVM_GET_XSAVE2);
+	IOCTL(KVM_GET_XCRS);
+	IOCTL(KVM_SET_XCRS);
+	IOCTL(KVM_GET_MSRS);
+	IOCTL(KVM_SET_MSRS);
+	IOCTL(KVM_GET_LAPIC);
+	IOCTL(KVM_SET_LAPIC);
+	IOCTL(KVM_GET_VCPU_EVENTS);
+	IOCTL(KVM_SET_VCPU_EVENTS);
+	IOCTL(KVM_GET_DEBUGREGS);
+	IOCTL(KVM_SET_DEBUGREGS);
+	IOCTL(KVM_GET_MP_STATE);
+	IOCTL(KVM_SET_MP_STATE);
+	IOCTL(KVM_GET_CPUID2);
+	IOCTL(KVM_SET_CPUID2);
+	IOCTL(KVM_GET_TSC_KHZ);
+	IOCTL(KVM_SET_TSC_KHZ);
+	IOCTL(KVM_GET_NESTED_STATE);
+	IOCTL(KVM_SET_NESTED_STATE);
+	/* /dev/sev */
+	IOCTL(SEV_ISSUE_CMD);
+	default:
+		return NULL;
+	}
+}
+
+#undef IOCTL
+#undef IOCTL_AS
+
+/* Names drop the KVM_SEV_ prefix: the caller already says which interface. */
+#define SEV_CMD(x) [SEVM_ABI_SEV_##x] = #x
+
+static const char *const sev_cmd_names[] = {
+	SEV_CMD(INIT),
+	SEV_CMD(ES_INIT),
+	SEV_CMD(LAUNCH_START),
+	SEV_CMD(LAUNCH_UPDATE_DATA),
+	SEV_CMD(LAUNCH_UPDATE_VMSA),
+	SEV_CMD(LAUNCH_SECRET),
+	SEV_CMD(LAUNCH_MEASURE),
+	SEV_CMD(LAUNCH_FINISH),
+	SEV_CMD(SEND_START),
+	SEV_CMD(SEND_UPDATE_DATA),
+	SEV_CMD(SEND_UPDATE_VMSA),
+	SEV_CMD(SEND_FINISH),
+	SEV_CMD(RECEIVE_START),
+	SEV_CMD(RECEIVE_UPDATE_DATA),
+	SEV_CMD(RECEIVE_UPDATE_VMSA),
+	SEV_CMD(RECEIVE_FINISH),
+	SEV_CMD(GUEST_STATUS),
+	SEV_CMD(DBG_DECRYPT),
+	SEV_CMD(DBG_ENCRYPT),
+	SEV_CMD(CERT_EXPORT),
+	SEV_CMD(GET_ATTESTATION_REPORT),
+	SEV_CMD(SEND_CANCEL),
+	SEV_CMD(INIT2),
+};
+
+#undef SEV_CMD
+
+/* SNP ids start at 100; a separate table keeps the legacy one dense. */
+#define SNP_CMD(x) [SEVM_ABI_SEV_##x - SEVM_ABI_SEV_SNP_LAUNCH_START] = #x
+
+static const char *const snp_cmd_names[] = {
+	SNP_CMD(SNP_LAUNCH_START),
+	SNP_CMD(SNP_LAUNCH_UPDATE),
+	SNP_CMD(SNP_LAUNCH_FINISH),
+	SNP_CMD(SNP_ENABLE_REQ_CERTS),
+};
+
+#undef SNP_CMD
+
+const char *sevm__sev_cmd_name(unsigned int id)
+{
+	if (id >= SEVM_ABI_SEV_SNP_LAUNCH_START)
+		return lookup(snp_cmd_names, ARRAY_SIZE(snp_cmd_names),
+			      id - SEVM_ABI_SEV_SNP_LAUNCH_START);
+	return lookup(sev_cmd_names, ARRAY_SIZE(sev_cmd_names), id);
+}
+
+#define DEV_CMD(x) [SEVM_ABI_SEV_DEV_##x] = #x
+
+static const char *const sev_dev_cmd_names[] = {
+	DEV_CMD(FACTORY_RESET),
+	DEV_CMD(PLATFORM_STATUS),
+	DEV_CMD(PEK_GEN),
+	DEV_CMD(PEK_CSR),
+	DEV_CMD(PDH_GEN),
+	DEV_CMD(PDH_CERT_EXPORT),
+	DEV_CMD(PEK_CERT_IMPORT),
+	DEV_CMD(GET_ID),
+	DEV_CMD(GET_ID2),
+	DEV_CMD(SNP_PLATFORM_STATUS),
+	DEV_CMD(SNP_COMMIT),
+	DEV_CMD(SNP_SET_CONFIG),
+	DEV_CMD(SNP_VLEK_LOAD),
+};
+
+#undef DEV_CMD
+
+const char *sevm__sev_dev_cmd_name(unsigned int cmd)
+{
+	return lookup(sev_dev_cmd_names, ARRAY_SIZE(sev_dev_cmd_names), cmd);
+}
+
+/* Indexed by code; the gaps (0x1E, 0x29-0x2F, 0x34) stay NULL. */
+#define FW(x) [SEVM_ABI_SEV_RET_##x] = #x
+
+static const char *const fw_status_names[] = {
+	FW(SUCCESS),
+	FW(INVALID_PLATFORM_STATE),
+	FW(INVALID_GUEST_STATE),
+	FW(INVALID_CONFIG),
+	FW(INVALID_LEN),
+	FW(ALREADY_OWNED),
+	FW(INVALID_CERTIFICATE),
+	FW(POLICY_FAILURE),
+	FW(INACTIVE),
+	FW(INVALID_ADDRESS),
+	FW(BAD_SIGNATURE),
+	FW(BAD_MEASUREMENT),
+	FW(ASID_OWNED),
+	FW(INVALID_ASID),
+	FW(WBINVD_REQUIRED),
+	FW(DFFLUSH_REQUIRED),
+	FW(INVALID_GUEST),
+	FW(INVALID_COMMAND),
+	FW(ACTIVE),
+	FW(HWSEV_RET_PLATFORM),
+	FW(HWSEV_RET_UNSAFE),
+	FW(UNSUPPORTED),
+	FW(INVALID_PARAM),
+	FW(RESOURCE_LIMIT),
+	FW(SECURE_DATA_INVALID),
+	FW(INVALID_PAGE_SIZE),
+	FW(INVALID_PAGE_STATE),
+	FW(INVALID_MDATA_ENTRY),
+	FW(INVALID_PAGE_OWNER),
+	FW(AEAD_OFLOW),
+	FW(EXIT_RING_BUFFER),
+	FW(RMP_INIT_REQUIRED),
+	FW(BAD_SVN),
+	FW(BAD_VERSION),
+	FW(SHUTDOWN_REQUIRED),
+	FW(UPDATE_FAILED),
+	FW(RESTORE_REQUIRED),
+	FW(RMP_INITIALIZATION_FAILED),
+	FW(INVALID_KEY),
+	FW(SHUTDOWN_INCOMPLETE),
+	FW(INCORRECT_BUFFER_LENGTH),
+	FW(EXPAND_BUFFER_LENGTH_REQUEST),
+	FW(SPDM_REQUEST),
+	FW(SPDM_ERROR),
+	FW(SEV_STATUS_ERR_IN_DEV_CONN),
+	FW(SEV_STATUS_INVALID_DEV_CTX),
+	FW(SEV_STATUS_INVALID_TDI_CTX),
+	FW(SEV_STATUS_INVALID_TDI),
+	FW(SEV_STATUS_RECLAIM_REQUIRED),
+	FW(IN_USE),
+	FW(SEV_STATUS_INVALID_DEV_STATE),
+	FW(SEV_STATUS_INVALID_TDI_STATE),
+	FW(SEV_STATUS_DEV_CERT_CHANGED),
+	FW(SEV_STATUS_RESYNC_REQ),
+	FW(SEV_STATUS_RESPONSE_TOO_LARGE),
+};
+
+#undef FW
+
+const char *sevm__fw_status_name(uint32_t status)
+{
+	/* The kernel's "never reached the firmware" marker, not a fw code. */
+	if (status == SEVM_ABI_SEV_RET_NO_FW_CALL)
+		return "NO_FW_CALL";
+	return lookup(fw_status_names, ARRAY_SIZE(fw_status_names), status);
+}
