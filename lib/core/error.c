@@ -65,6 +65,12 @@ int sevm__fail(int err, const char *fmt, ...)
 	return err;
 }
 
+void sevm__set_msg(const char *msg)
+{
+	if (msg != last_msg)
+		snprintf(last_msg, sizeof(last_msg), "%s", msg);
+}
+
 int sevm__context(int err, const char *fmt, ...)
 {
 	char inner[MSG_MAX];
@@ -75,8 +81,14 @@ int sevm__context(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(last_msg))
-		snprintf(last_msg + n, sizeof(last_msg) - n, ": %s", inner);
+	/* Cut the inner message, not the context, when the chain grows too long. */
+	if (n >= 0 && (size_t)n + 3 <= sizeof(last_msg)) {
+		size_t k = strnlen(inner, sizeof(last_msg) - (size_t)n - 3);
+
+		memcpy(last_msg + n, ": ", 2);
+		memcpy(last_msg + n + 2, inner, k);
+		last_msg[n + 2 + k] = '\0';
+	}
 	return err;
 }
 

@@ -20,6 +20,9 @@ int sevm__fail(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
  */
 int sevm__context(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
 
+/* Put back a message saved from sevm_last_error(). */
+void sevm__set_msg(const char *msg);
+
 void sevm__log(enum sevm_log_level level, const char *fmt, ...) SEVM_PRINTF(2, 3);
 
 #endif
