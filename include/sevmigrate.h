@@ -192,6 +192,111 @@ const char *sevm_flavour_name(enum sevm_flavour flavour);
 int sevm_flavour_check(const struct sevm_probe_report *report,
 		       enum sevm_flavour flavour, char *why, size_t len);
 
+
+/* ---- SEV and SEV-ES guests ------------------------------------------------- */
+
+/*
+ * Every call that reaches the SEV firmware takes `fw_error` (may be NULL):
+ * the firmware status, 0 when the firmware was not reached.  The return
+ * value is 0 or -errno as everywhere (-EIO for a firmware failure).
+ */
+
+/* The guest's kind, numbered as KVM's VM types. */
+enum sevm_sev_type {
+	SEVM_SEV = 2,		/* KVM_X86_SEV_VM */
+	SEVM_SEV_ES = 3,	/* KVM_X86_SEV_ES_VM */
+};
+
+struct sevm_sev_init_opts {
+	size_t sz;
+	uint64_t vmsa_features;	/* SEV-ES only; KVM_X86_SEV_VMSA_FEATURES says which */
+	uint16_t ghcb_version;	/* SEV-ES only; 0: KVM's default (2) */
+	bool legacy;		/* KVM_SEV_INIT / KVM_SEV_ES_INIT on a default-type VM */
+};
+
+/*
+ * Create a VM for an SEV or SEV-ES guest and initialise its SEV context:
+ * a VM of that type and KVM_SEV_INIT2, or with opts->legacy a default VM
+ * and the legacy init.  Returns the VM fd (the caller's) or -errno.
+ */
+int sevm_sev_vm_create(enum sevm_sev_type type, const struct sevm_sev_init_opts *opts,
+		       uint32_t *fw_error);
+
+/* Initialise the SEV context of a VM the VMM created (before any vCPU). */
+int sevm_sev_init(int vm_fd, enum sevm_sev_type type, const struct sevm_sev_init_opts *opts,
+		  uint32_t *fw_error);
+
+/* Pin guest memory as an encrypted region (KVM_MEMORY_ENCRYPT_REG_REGION), or unpin it. */
+int sevm_sev_region_register(int vm_fd, void *addr, uint64_t size);
+int sevm_sev_region_unregister(int vm_fd, void *addr, uint64_t size);
+
+struct sevm_sev_launch {
+	size_t sz;
+	uint32_t policy;	/* SEV guest policy */
+	uint32_t handle;	/* 0: a new guest context; out: its handle */
+	const void *dh_cert;	/* guest owner's PDH, or NULL */
+	uint32_t dh_cert_len;
+	const void *session;	/* launch session blob, or NULL */
+	uint32_t session_len;
+};
+
+/*
+ * LAUNCH_START.  sev_fd is an open /dev/sev: the kernel saves its number
+ * and resolves it again in the calling process for every later firmware
+ * command of this VM, so keep it open at that number for the VM's life.
+ */
+int sevm_sev_launch_start(int vm_fd, int sev_fd, struct sevm_sev_launch *launch,
+			  uint32_t *fw_error);
+/* Encrypt guest memory in place; len need not be page aligned. */
+int sevm_sev_launch_update_data(int vm_fd, void *addr, uint64_t len, uint32_t *fw_error);
+/* SEV-ES: encrypt every vCPU's VMSA; the vCPUs' registers are then protected. */
+int sevm_sev_launch_update_vmsa(int vm_fd, uint32_t *fw_error);
+/* The launch measurement into buf; *len in: its size, out: the size needed (buf NULL: ask). */
+int sevm_sev_launch_measure(int vm_fd, void *buf, uint32_t *len, uint32_t *fw_error);
+
+struct sevm_sev_secret {
+	size_t sz;
+	const void *hdr;	/* packet header */
+	uint32_t hdr_len;
+	void *guest_addr;	/* where in guest memory */
+	uint32_t guest_len;
+	const void *trans;	/* the encrypted secret */
+	uint32_t trans_len;
+};
+
+int sevm_sev_launch_secret(int vm_fd, const struct sevm_sev_secret *secret,
+			   uint32_t *fw_error);
+int sevm_sev_launch_finish(int vm_fd, uint32_t *fw_error);
+
+struct sevm_sev_status {
+	size_t sz;
+	uint32_t handle;
+	uint32_t policy;
+	uint32_t state;		/* SEV API guest state: 0 UNINIT, 1 LUPDATE, 2 LSECRET, 3 RUNNING, ... */
+};
+
+int sevm_sev_guest_status(int vm_fd, struct sevm_sev_status *status, uint32_t *fw_error);
+/* Read (decrypt) or write (encrypt) guest memory through the firmware's debug commands. */
+int sevm_sev_dbg_decrypt(int vm_fd, const void *src, void *dst, uint32_t len,
+			 uint32_t *fw_error);
+int sevm_sev_dbg_encrypt(int vm_fd, const void *src, void *dst, uint32_t len,
+			 uint32_t *fw_error);
+/* The attestation report for mnonce; *len as for sevm_sev_launch_measure(). */
+int sevm_sev_attestation_report(int vm_fd, const uint8_t mnonce[16], void *buf,
+				uint32_t *len, uint32_t *fw_error);
+
+/*
+ * Move the encryption context (ASID, handle, regions, SEV-ES VMSAs) of the
+ * SEV VM behind src_vm_fd — which may belong to another process — into the
+ * VM behind dst_vm_fd (KVM_CAP_VM_MOVE_ENC_CONTEXT_FROM).  The source is
+ * dead afterwards.  Every refusal is named: not a VM fd, migration in
+ * progress, destination already SEV, source not SEV, vCPU counts, VMSAs.
+ */
+int sevm_sev_move(int dst_vm_fd, int src_vm_fd);
+
+/* Make dst_vm_fd a mirror sharing the context of src_vm_fd (KVM_CAP_VM_COPY_ENC_CONTEXT_FROM). */
+int sevm_sev_mirror(int dst_vm_fd, int src_vm_fd);
+
 #ifdef __cplusplus
 }
 #endif
