@@ -49,6 +49,8 @@ enum sevm_error {
 	SEVM_ERR_VERSION,                  /* the peer speaks an incompatible version */
 	SEVM_ERR_FIRMWARE,                 /* the SEV firmware returned an error status */
 	SEVM_ERR_PEER,                     /* the peer aborted or refused the operation */
+	SEVM_ERR_INDOUBT,                  /* handoff committed, receiver did not confirm */
+	SEVM_ERR_MOVED,                    /* SEV context is in the receiver's VM: take it back */
 	SEVM_ERR__END,
 };
 
@@ -192,6 +194,152 @@ const char *sevm_flavour_name(enum sevm_flavour flavour);
 int sevm_flavour_check(const struct sevm_probe_report *report,
 		       enum sevm_flavour flavour, char *why, size_t len);
 
+/* ---- Intra-host handoff --------------------------------------------------- */
+
+/*
+ * The old VMM (sender) hands a running guest to a new VMM process (receiver)
+ * on the same host over a UNIX socket.  Guest memory is not copied: the fds
+ * behind it travel by SCM_RIGHTS.  vCPU and VM state travels in the snapshot
+ * format of doc/snapshot-format.md.  See doc/handoff.md for the whole flow.
+ *
+ *   sender (old VMM)                      receiver (new VMM)
+ *   sevm_handoff_connect()                sevm_handoff_accept()  -> guest info
+ *   sevm_handoff_set_vm(), _add_region()  create VM, vCPUs; sevm_handoff_set_vm()
+ *   sevm_handoff_prepare()  <---------->  sevm_handoff_prepare()
+ *   pause vCPUs (sevm_vcpu_quiesce())
+ *   sevm_handoff_switch()   <---------->  sevm_handoff_switch(); run vCPUs
+ *
+ * A failed sender switch means the guest was not handed over: resume it.
+ * The receiver runs nothing until the sender has committed, so the guest
+ * never runs in both processes.
+ */
+struct sevm_handoff;
+
+/* Mirrors KVM_MEM_LOG_DIRTY_PAGES and KVM_MEM_READONLY. */
+#define SEVM_REGION_LOG_DIRTY	(1u << 0)
+#define SEVM_REGION_READONLY	(1u << 1)
+/* An SEV encrypted region (KVM_MEMORY_ENCRYPT_REG_REGION): the receiver registers it too. */
+#define SEVM_REGION_ENCRYPTED	(1u << 16)
+
+/* One guest memory slot, backed by a shareable fd (memfd, or any file). */
+struct sevm_region {
+	size_t sz;
+	uint32_t slot;			/* KVM slot id */
+	uint32_t flags;			/* SEVM_REGION_* */
+	uint64_t guest_phys_addr;	/* page aligned */
+	uint64_t size;			/* bytes, page multiple */
+	int fd;				/* the memory */
+	uint64_t offset;		/* of the region in fd, page aligned */
+	/*
+	 * Sender: where the VMM has the region mapped (not sent; may be NULL).
+	 * Receiver: where the library mapped it, MAP_SHARED.
+	 */
+	void *host_addr;
+};
+
+/* What the receiver learns from the sender's hello. */
+#define SEVM_GUEST_IRQCHIP	(1u << 0)	/* in-kernel PIC + IOAPIC + LAPICs */
+#define SEVM_GUEST_PIT		(1u << 1)	/* in-kernel PIT (KVM_CREATE_PIT2) */
+
+struct sevm_guest_info {
+	size_t sz;
+	uint32_t vm_type;	/* KVM_CREATE_VM type */
+	uint32_t nr_vcpus;
+	uint32_t nr_regions;
+	uint32_t flags;		/* SEVM_GUEST_*: create these before the vCPUs */
+};
+
+/*
+ * Decides for every peer, in place of the same-uid rule: return 0 to accept
+ * it, a negative errno to refuse (a positive return refuses with -EPERM).
+ */
+typedef int (*sevm_peer_policy_fn)(pid_t pid, uid_t uid, gid_t gid, void *ctx);
+
+struct sevm_handoff_opts {
+	size_t sz;
+	int timeout_ms;			/* each wait on the peer; 0: 10000 */
+	sevm_peer_policy_fn peer_policy; /* NULL: the peer must have our euid */
+	void *peer_policy_ctx;
+};
+
+/* Sender: connect to the receiver's socket path. */
+int sevm_handoff_connect(const char *path, const struct sevm_handoff_opts *opts,
+			 struct sevm_handoff **out);
+
+/* Receiver: a listening socket at path (a stale socket there is replaced); returns the fd. */
+int sevm_handoff_listen(const char *path);
+
+/*
+ * Receiver: accept one sender on listen_fd and read its hello and region
+ * table, validated; sevm_handoff_info() then describes the guest.
+ */
+int sevm_handoff_accept(int listen_fd, const struct sevm_handoff_opts *opts,
+			struct sevm_handoff **out);
+
+/*
+ * Either side over a connected socket the VMM already has; the handle takes
+ * the socket.  `sender` picks the role.
+ */
+int sevm_handoff_from_fd(int sock, bool sender, const struct sevm_handoff_opts *opts,
+			 struct sevm_handoff **out);
+
+/* Receiver: the guest the sender announced. */
+int sevm_handoff_info(struct sevm_handoff *h, struct sevm_guest_info *info);
+
+/*
+ * Receiver: region i of the announced table.  After sevm_handoff_prepare(),
+ * host_addr is the library's mapping; after a successful switch the VMM owns
+ * fd and the mapping.
+ */
+int sevm_handoff_region(struct sevm_handoff *h, unsigned int i, struct sevm_region *r);
+
+/* Sender: one more memory region of the guest (copied; fd stays the VMM's). */
+int sevm_handoff_add_region(struct sevm_handoff *h, const struct sevm_region *r);
+
+/*
+ * Both sides: the VM and its vCPUs, fds the VMM owns and keeps.  On the
+ * receiver they are a fresh VM of info.vm_type with info.nr_vcpus vCPUs that
+ * have not run, and the irqchip/PIT that info.flags asks for.
+ */
+int sevm_handoff_set_vm(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
+			unsigned int nr_vcpus);
+
+/*
+ * Everything that can happen while the guest still runs.  Sender: learns
+ * what the kernel can capture, sends the hello and the region table with
+ * the memory fds, waits for the receiver.  Receiver: maps the regions, sets
+ * the memory slots, and reads what its vCPUs already hold (CPUID, TSC rate)
+ * so that the switch sets only what differs.
+ */
+int sevm_handoff_prepare(struct sevm_handoff *h);
+
+/*
+ * Sender, with every vCPU paused outside KVM_RUN: capture and send the
+ * state and vmm_state (the VMM's own device state, opaque here, may be
+ * NULL), wait until the receiver has restored it, commit, wait until it
+ * runs.  0: the receiver owns the guest; the VMM must not run it again.
+ * Any other return: the guest was not handed over and is intact; resume
+ * it — except -SEVM_ERR_INDOUBT (the receiver was told to run but did not
+ * confirm): keep the guest paused and find out.
+ *
+ * Receiver: receive and restore the state, wait for the sender's commit.
+ * 0: start the vCPUs now; *vmm_state / *vmm_state_len (if not NULL) point
+ * at the sender's device state, valid until sevm_handoff_free().
+ */
+int sevm_handoff_switch(struct sevm_handoff *h, const void *vmm_state, size_t vmm_state_len);
+int sevm_handoff_switch_receive(struct sevm_handoff *h, const void **vmm_state,
+				size_t *vmm_state_len);
+
+/* Close the handle.  Before a successful switch the receiver's mappings and fds go too. */
+void sevm_handoff_free(struct sevm_handoff *h);
+
+/*
+ * From the vCPU's own thread, after KVM_RUN returned with the VMM's exit
+ * handled: enter KVM_RUN once with immediate_exit set so that an instruction
+ * whose exit was just handled (port I/O, MMIO) completes before the state is
+ * captured.  run is the vCPU's mmap'ed struct kvm_run.
+ */
+int sevm_vcpu_quiesce(int vcpu_fd, void *run);
 
 /* ---- SEV and SEV-ES guests ------------------------------------------------- */
 
@@ -296,6 +444,27 @@ int sevm_sev_move(int dst_vm_fd, int src_vm_fd);
 
 /* Make dst_vm_fd a mirror sharing the context of src_vm_fd (KVM_CAP_VM_COPY_ENC_CONTEXT_FROM). */
 int sevm_sev_mirror(int dst_vm_fd, int src_vm_fd);
+
+/*
+ * Sender, before sevm_handoff_prepare(): the guest is an SEV or SEV-ES
+ * guest.  Its VM fd travels to the receiver, which creates a VM of the same
+ * type (and, for SEV-ES, the same vCPU count), moves the encryption context
+ * into it at the switch, and registers the SEVM_REGION_ENCRYPTED regions.
+ * The sender's VM is dead from that moment (only its vCPUs' non-protected
+ * state was captured), so a failure after the move is not a plain resume:
+ * the switch returns -SEVM_ERR_MOVED and the old VMM takes the guest back.
+ */
+int sevm_handoff_set_sev(struct sevm_handoff *h, enum sevm_sev_type type);
+
+/*
+ * Sender, after -SEVM_ERR_MOVED: vm_fd is a fresh VM of the same type with
+ * the same vCPUs (none run yet), irqchip as before.  Moves the context back
+ * from the receiver's VM, sets the memory slots and encrypted regions from
+ * the region table (host_addr), restores the state captured at the switch.
+ * 0: run the guest on vm_fd; the old VM fds are dead.
+ */
+int sevm_handoff_take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
+			   unsigned int nr_vcpus);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,8 @@ static const char *const own_errors[SEVM_ERR__END - SEVM_ERR__START] = {
 	[SEVM_ERR_VERSION - SEVM_ERR__START] = "Incompatible format or protocol version",
 	[SEVM_ERR_FIRMWARE - SEVM_ERR__START] = "SEV firmware returned an error status",
 	[SEVM_ERR_PEER - SEVM_ERR__START] = "Peer aborted or refused the operation",
+	[SEVM_ERR_INDOUBT - SEVM_ERR__START] = "Handoff committed but the receiver did not confirm",
+	[SEVM_ERR_MOVED - SEVM_ERR__START] = "SEV context moved to the receiver; take it back",
 };
 
 const char *sevm_strerror(int err)
@@ -35,7 +37,8 @@ static const char *error_name(int err)
 {
 	static const char *const own_names[SEVM_ERR__END - SEVM_ERR__START] = {
 		"SEVM_ERR_FORMAT", "SEVM_ERR_CHECKSUM", "SEVM_ERR_VERSION",
-		"SEVM_ERR_FIRMWARE", "SEVM_ERR_PEER",
+		"SEVM_ERR_FIRMWARE", "SEVM_ERR_PEER", "SEVM_ERR_INDOUBT",
+		"SEVM_ERR_MOVED",
 	};
 	if (err < 0)
 		err = -err;
@@ -77,6 +80,9 @@ int sevm__context(int err, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	/* So a caller may wrap any result: success leaves the message alone. */
+	if (err >= 0)
+		return err;
 	memcpy(inner, last_msg, sizeof(inner));
 	va_start(ap, fmt);
 	n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);

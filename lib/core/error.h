@@ -17,6 +17,7 @@ int sevm__fail(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
 /*
  * Put "<context>: " in front of the message an inner layer recorded, so the
  * message reads from the outermost step to the failed call; returns err.
+ * A non-negative err passes through and leaves the message alone.
  */
 int sevm__context(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
 

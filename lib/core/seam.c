@@ -164,3 +164,4 @@ ssize_t sevm__recvmsg(int fd, struct msghdr *msg, int flags)
 	while (r == -EINTR);
 	return r < 0 ? sevm__fail((int)r, "recvmsg") : r;
 }
+

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../core/error.h"
+#include "../core/opts.h"
+#include "../core/seam.h"
+#include "handoff.h"
+
+int sevm__handoff_fail(struct sevm_handoff *h, int err)
+{
+	if (h->step != SEVM_STEP_FAILED && h->step != SEVM_STEP_DONE)
+		sevm__wire_abort(h->sock, err, -1, h->timeout_ms);
+	h->step = SEVM_STEP_FAILED;
+	return err;
+}
+
+static int role(const struct sevm_handoff *h, bool sender, enum sevm__step step, const char *fn)
+{
+	if (!h)
+		return sevm__fail(-EINVAL, "%s: NULL handle", fn);
+	if (h->sender != sender)
+		return sevm__fail(-EINVAL, "%s: not for the %s side", fn, h->sender ? "sending" : "receiving");
+	if (h->step != step)
+		return sevm__fail(h->step == SEVM_STEP_FAILED ? -EPIPE : -EINVAL,
+				  "%s: the handoff is %s", fn,
+				  h->step == SEVM_STEP_FAILED ? "failed: free it" : "not at this step");
+	return 0;
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *a)
+{
+	if (!path || !*path || strlen(path) >= sizeof(a->sun_path))
+		return sevm__fail(-EINVAL, "socket path %s", path && *path ? "too long" : "missing");
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+int sevm_handoff_listen(const char *path)
+{
+	struct sockaddr_un a;
+	struct stat st;
+	int fd, err = unix_addr(path, &a);
+
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sevm__fail(-errno, "socket");
+	/* Replace a stale socket left by an earlier receiver, never another kind of file. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0) {
+		err = sevm__fail(-errno, "listen on %s", path);
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Turn the wire table into regions that own the received fds. */
+static int take_regions(struct sevm_handoff *h, const struct sevm__hello *hello)
+{
+	const struct sevm__region_wire *w = (const void *)((const uint8_t *)h->msg.payload.data + sizeof(*hello));
+	unsigned int n = hello->nr_regions;
+
+	h->regions = calloc(n ? n : 1, sizeof(*h->regions));
+	h->peer_addrs = calloc(n ? n : 1, sizeof(*h->peer_addrs));
+	if (!h->regions || !h->peer_addrs)
+		return sevm__fail(-ENOMEM, "region table");
+	for (unsigned int i = 0; i < n; i++) {
+		struct sevm_region *r = &h->regions[i];
+
+		if (w[i].fd_index != i || w[i].reserved)
+			return sevm__fail(-SEVM_ERR_FORMAT, "region %u names fd %u", i, w[i].fd_index);
+		*r = (struct sevm_region){
+			.sz = sizeof(*r), .slot = w[i].slot, .flags = w[i].flags,
+			.guest_phys_addr = w[i].guest_phys_addr, .size = w[i].size,
+			.offset = w[i].offset, .fd = h->msg.fds[i],
+		};
+		h->msg.fds[i] = -1;
+		h->peer_addrs[i] = w[i].host_addr;
+		h->nr_regions = i + 1;
+	}
+	int err = sevm__regions_validate(h->regions, n, -SEVM_ERR_FORMAT);
+	for (unsigned int i = 0; !err && i < n; i++)
+		err = sevm__region_fd_check(&h->regions[i], -SEVM_ERR_FORMAT);
+	return err;
+}
+
+static int read_hello(struct sevm_handoff *h)
+{
+	struct sevm__hello hello;
+	unsigned int sev;
+	int err = sevm__wire_recv(h->sock, &h->msg, h->timeout_ms);
+
+	if (err)
+		return sevm__context(err, "waiting for HELLO");
+	err = sevm__wire_peer_abort(&h->msg);
+	if (err)
+		return err;
+	if (h->msg.type != SEVM_MSG_HELLO)
+		return sevm__fail(-SEVM_ERR_FORMAT, "expected HELLO, got %s", sevm__msg_name(h->msg.type));
+	if (h->msg.payload.len < sizeof(hello))
+		return sevm__fail(-SEVM_ERR_FORMAT, "HELLO of %zu bytes", h->msg.payload.len);
+	memcpy(&hello, h->msg.payload.data, sizeof(hello));
+	if (hello.major != SEVM_PROTO_MAJOR)
+		return sevm__fail(-SEVM_ERR_VERSION, "sender speaks protocol %u.%u, we speak %u.%u",
+				  hello.major, hello.minor, SEVM_PROTO_MAJOR, SEVM_PROTO_MINOR);
+	if (hello.features & ~SEVM_FEATS_KNOWN)
+		return sevm__fail(-SEVM_ERR_VERSION, "sender needs features 0x%x we do not have",
+				  hello.features & ~SEVM_FEATS_KNOWN);
+	sev = hello.features & SEVM_FEAT_SEV;
+	if (sev && hello.vm_type != SEVM_SEV && hello.vm_type != SEVM_SEV_ES)
+		return sevm__fail(-SEVM_ERR_FORMAT, "HELLO announces an SEV guest of VM type %u",
+				  hello.vm_type);
+	if (hello.reserved)
+		return sevm__fail(-SEVM_ERR_FORMAT, "HELLO has reserved bits set");
+	if (!hello.nr_vcpus || hello.nr_vcpus > SEVM_MAX_VCPUS)
+		return sevm__fail(-SEVM_ERR_FORMAT, "HELLO announces %u vCPUs", hello.nr_vcpus);
+	if (hello.guest_flags & ~(SEVM_GUEST_IRQCHIP | SEVM_GUEST_PIT))
+		return sevm__fail(-SEVM_ERR_FORMAT, "HELLO has unknown guest flags 0x%x", hello.guest_flags);
+	if (hello.nr_regions > SEVM_MAX_REGIONS || hello.nr_regions + sev != h->msg.nr_fds ||
+	    h->msg.payload.len != sizeof(hello) + (size_t)hello.nr_regions * sizeof(struct sevm__region_wire))
+		return sevm__fail(-SEVM_ERR_FORMAT, "HELLO announces %u regions in %zu bytes with %u fds",
+				  hello.nr_regions, h->msg.payload.len, h->msg.nr_fds);
+	sevm__peer_announced(&h->peer, (pid_t)hello.pid);
+	/* The sender's VM fd follows the memory fds: the source of the MOVE. */
+	if (sev) {
+		h->sev_type = hello.vm_type;
+		h->peer_vm_fd = h->msg.fds[hello.nr_regions];
+		h->msg.fds[hello.nr_regions] = -1;
+	}
+	h->info = (struct sevm_guest_info){
+		.sz = sizeof(h->info), .vm_type = hello.vm_type, .nr_vcpus = hello.nr_vcpus,
+		.nr_regions = hello.nr_regions, .flags = hello.guest_flags,
+	};
+	return take_regions(h, &hello);
+}
+
+/* Options are checked before a connection is spent on them; *out is NULL on failure. */
+static int check_args(const struct sevm_handoff_opts *opts, struct sevm_handoff **out,
+		      const char *fn)
+{
+	if (!out)
+		return sevm__fail(-EINVAL, "%s: NULL out", fn);
+	*out = NULL;
+	return opts ? SEVM_OPTS_CHECK(opts, "sevm_handoff_opts") : 0;
+}
+
+/* The caller's options, with an older caller's missing fields as zero. */
+static struct sevm_handoff_opts opts_of(const struct sevm_handoff_opts *opts)
+{
+	struct sevm_handoff_opts o = { 0 };
+
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (o.timeout_ms <= 0)
+		o.timeout_ms = SEVM_DEFAULT_TIMEOUT_MS;
+	return o;
+}
+
+int sevm_handoff_from_fd(int sock, bool sender, const struct sevm_handoff_opts *opts,
+			 struct sevm_handoff **out)
+{
+	struct sevm_handoff_opts o;
+	struct sevm_handoff *h;
+	int err = check_args(opts, out, "sevm_handoff_from_fd");
+
+	if (err)
+		return err;
+	o = opts_of(opts);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return sevm__fail(-ENOMEM, "handoff handle");
+	h->sender = sender;
+	h->sock = sock;
+	h->vm_fd = -1;
+	h->peer_vm_fd = -1;
+	h->timeout_ms = o.timeout_ms;
+	err = sevm__peer_check(sock, o.peer_policy, o.peer_policy_ctx, &h->peer);
+	/* A receiver knows nothing before the hello: read and check it now. */
+	if (!err && !sender) {
+		err = read_hello(h);
+		if (err)
+			sevm__handoff_fail(h, err);
+	}
+	if (err) {
+		h->sock = -1;	/* the socket stays the caller's on failure */
+		sevm_handoff_free(h);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+int sevm_handoff_connect(const char *path, const struct sevm_handoff_opts *opts,
+			 struct sevm_handoff **out)
+{
+	struct sockaddr_un a;
+	int fd, err = check_args(opts, out, "sevm_handoff_connect");
+
+	if (!err)
+		err = unix_addr(path, &a);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sevm__fail(-errno, "socket");
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		err = sevm__fail(-errno, "connect to %s", path);
+		close(fd);
+		return err;
+	}
+	err = sevm_handoff_from_fd(fd, true, opts, out);
+	if (err)
+		close(fd);
+	return err;
+}
+
+int sevm_handoff_accept(int listen_fd, const struct sevm_handoff_opts *opts,
+			struct sevm_handoff **out)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	int fd, err = check_args(opts, out, "sevm_handoff_accept");
+
+	if (err)
+		return err;
+	do
+		err = poll(&p, 1, opts_of(opts).timeout_ms);
+	while (err < 0 && errno == EINTR);
+	if (err <= 0)
+		return sevm__fail(err ? -errno : -ETIMEDOUT, "waiting for a sender to connect");
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return sevm__fail(-errno, "accept");
+	err = sevm_handoff_from_fd(fd, false, opts, out);
+	if (err)
+		close(fd);
+	return err;
+}
+
+int sevm_handoff_info(struct sevm_handoff *h, struct sevm_guest_info *info)
+{
+	int err = SEVM_OPTS_CHECK(info, "sevm_handoff_info");
+
+	if (err)
+		return err;
+	if (!h || h->sender || !h->info.nr_vcpus)
+		return sevm__fail(-EINVAL, "sevm_handoff_info: only a receiver that read the hello has it");
+	sevm__report_out(info, &h->info, sizeof(h->info));
+	return 0;
+}
+
+int sevm_handoff_region(struct sevm_handoff *h, unsigned int i, struct sevm_region *r)
+{
+	int err = SEVM_OPTS_CHECK(r, "sevm_handoff_region");
+
+	if (err)
+		return err;
+	if (!h || h->sender || i >= h->nr_regions)
+		return sevm__fail(-EINVAL, "sevm_handoff_region: no region %u", i);
+	sevm__report_out(r, &h->regions[i], sizeof(h->regions[i]));
+	return 0;
+}
+
+int sevm_handoff_add_region(struct sevm_handoff *h, const struct sevm_region *r)
+{
+	struct sevm_region *grown;
+	unsigned int at;
+	int err = role(h, true, SEVM_STEP_NEW, "sevm_handoff_add_region");
+
+	if (!err)
+		err = SEVM_OPTS_CHECK(r, "sevm_handoff_add_region");
+	if (err)
+		return err;
+	if (h->nr_regions == SEVM_MAX_REGIONS)
+		return sevm__fail(-E2BIG, "at most %u regions", SEVM_MAX_REGIONS);
+	grown = realloc(h->regions, (h->nr_regions + 1) * sizeof(*grown));
+	if (!grown)
+		return sevm__fail(-ENOMEM, "region table");
+	h->regions = grown;
+	/* Kept sorted by address: the wire table must be. */
+	for (at = h->nr_regions; at && grown[at - 1].guest_phys_addr > r->guest_phys_addr; at--)
+		grown[at] = grown[at - 1];
+	memset(&grown[at], 0, sizeof(grown[at]));
+	memcpy(&grown[at], r, r->sz < sizeof(*r) ? r->sz : sizeof(*r));
+	grown[at].sz = sizeof(*r);
+	h->nr_regions++;
+	return 0;
+}
+
+int sevm_handoff_set_vm(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
+			unsigned int nr_vcpus)
+{
+	int err = role(h, h ? h->sender : false, SEVM_STEP_NEW, "sevm_handoff_set_vm");
+
+	if (err)
+		return err;
+	if (vm_fd < 0 || !vcpu_fds || !nr_vcpus || nr_vcpus > SEVM_MAX_VCPUS)
+		return sevm__fail(-EINVAL, "sevm_handoff_set_vm: VM fd %d, %u vCPUs", vm_fd, nr_vcpus);
+	if (!h->sender && nr_vcpus != h->info.nr_vcpus)
+		return sevm__fail(-EINVAL, "the sender's guest has %u vCPUs, this VM %u",
+				  h->info.nr_vcpus, nr_vcpus);
+	int *fds = malloc(nr_vcpus * sizeof(int));
+
+	if (!fds)
+		return sevm__fail(-ENOMEM, "vCPU table");
+	memcpy(fds, vcpu_fds, nr_vcpus * sizeof(int));
+	free(h->vcpu_fds);
+	h->vcpu_fds = fds;
+	h->nr_vcpus = nr_vcpus;
+	h->vm_fd = vm_fd;
+	return 0;
+}
+
+static int send_hello(struct sevm_handoff *h)
+{
+	size_t len = sizeof(struct sevm__hello) + h->nr_regions * sizeof(struct sevm__region_wire);
+	struct sevm__hello hello = {
+		.major = SEVM_PROTO_MAJOR, .minor = SEVM_PROTO_MINOR,
+		.vm_type = h->info.vm_type, .nr_vcpus = h->nr_vcpus,
+		.nr_regions = h->nr_regions, .guest_flags = h->info.flags,
+		.pid = (uint32_t)getpid(),
+		.features = h->sev_type ? SEVM_FEAT_SEV : 0,
+	};
+	int fds[SEVM_MAX_REGIONS + 1];
+	uint8_t *p;
+
+	sevm__buf_reset(&h->out);
+	p = sevm__buf_grow(&h->out, len);
+	if (!p)
+		return sevm__fail(-ENOMEM, "HELLO");
+	memcpy(p, &hello, sizeof(hello));
+	for (unsigned int i = 0; i < h->nr_regions; i++) {
+		const struct sevm_region *r = &h->regions[i];
+		struct sevm__region_wire w = {
+			.slot = r->slot, .flags = r->flags, .guest_phys_addr = r->guest_phys_addr,
+			.size = r->size, .offset = r->offset, .fd_index = i,
+			.host_addr = (uintptr_t)r->host_addr,
+		};
+
+		memcpy(p + sizeof(hello) + i * sizeof(w), &w, sizeof(w));
+		fds[i] = r->fd;
+	}
+	if (h->sev_type)
+		fds[h->nr_regions] = h->vm_fd;
+	return sevm__wire_send(h->sock, SEVM_MSG_HELLO, p, len, fds, h->nr_regions + !!h->sev_type,
+			       h->timeout_ms);
+}
+
+/* Wait for `type` from the peer; an ABORT becomes its error. */
+int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type)
+{
+	int err = sevm__wire_recv(h->sock, &h->msg, h->timeout_ms);
+
+	if (err)
+		return sevm__context(err, "waiting for %s", sevm__msg_name(type));
+	err = sevm__wire_peer_abort(&h->msg);
+	if (err)
+		return err;
+	/* An SEV receiver's PREPARED brings its VM: where the context may go. */
+	if (h->msg.type == SEVM_MSG_PREPARED && h->sender && h->sev_type && h->msg.nr_fds == 1) {
+		sevm__close(h->peer_vm_fd);
+		h->peer_vm_fd = h->msg.fds[0];
+		h->msg.nr_fds = 0;
+	}
+	if (h->msg.type != type || h->msg.nr_fds) {
+		sevm__msg_close_fds(&h->msg);
+		return sevm__fail(-SEVM_ERR_FORMAT, "expected %s, got %s", sevm__msg_name(type),
+				  sevm__msg_name(h->msg.type));
+	}
+	return 0;
+}
+
+int sevm__handoff_why_closed(struct sevm_handoff *h, int err)
+{
+	char saved[512];
+	int why;
+
+	if (err != -EPIPE && err != -ECONNRESET)
+		return err;
+	/* A peer that quit on purpose said why before it closed: report that. */
+	snprintf(saved, sizeof(saved), "%s", sevm_last_error());
+	if (sevm__wire_recv(h->sock, &h->msg, 100) == 0) {
+		why = sevm__wire_peer_abort(&h->msg);
+		sevm__msg_close_fds(&h->msg);
+		if (why)
+			return why;
+	}
+	sevm__set_msg(saved);
+	return err;
+}
+
+/* PREPARED: u32 pid, u32 regions, then where the receiver mapped each one. */
+struct sevm__prepared {
+	uint32_t pid;
+	uint32_t nr_regions;
+};
+
+static int take_prepared(struct sevm_handoff *h)
+{
+	struct sevm__prepared p;
+	size_t want;
+
+	if (h->msg.payload.len < sizeof(p))
+		return sevm__fail(-SEVM_ERR_FORMAT, "PREPARED of %zu bytes", h->msg.payload.len);
+	memcpy(&p, h->msg.payload.data, sizeof(p));
+	want = sizeof(p) + (size_t)h->nr_regions * sizeof(uint64_t);
+	if (p.nr_regions != h->nr_regions || h->msg.payload.len != want)
+		return sevm__fail(-SEVM_ERR_FORMAT, "PREPARED names %u regions in %zu bytes, we sent %u",
+				  p.nr_regions, h->msg.payload.len, h->nr_regions);
+	sevm__peer_announced(&h->peer, (pid_t)p.pid);
+	free(h->peer_addrs);
+	h->peer_addrs = malloc(h->nr_regions ? h->nr_regions * sizeof(uint64_t) : 1);
+	if (!h->peer_addrs)
+		return sevm__fail(-ENOMEM, "region addresses");
+	memcpy(h->peer_addrs, (const uint8_t *)h->msg.payload.data + sizeof(p),
+	       h->nr_regions * sizeof(uint64_t));
+	return 0;
+}
+
+static int send_prepared(struct sevm_handoff *h)
+{
+	size_t len = sizeof(struct sevm__prepared) + (size_t)h->nr_regions * sizeof(uint64_t);
+	struct sevm__prepared p = { .pid = (uint32_t)getpid(), .nr_regions = h->nr_regions };
+	uint8_t *b;
+
+	sevm__buf_reset(&h->out);
+	b = sevm__buf_grow(&h->out, len);
+	if (!b)
+		return sevm__fail(-ENOMEM, "PREPARED");
+	memcpy(b, &p, sizeof(p));
+	for (unsigned int i = 0; i < h->nr_regions; i++) {
+		uint64_t a = (uintptr_t)h->regions[i].host_addr;
+
+		memcpy(b + sizeof(p) + i * sizeof(a), &a, sizeof(a));
+	}
+	/*
+	 * An SEV sender gets our VM too: if the context moves here and we then
+	 * fail or die, it can still move it back from this VM.
+	 */
+	return sevm__wire_send(h->sock, SEVM_MSG_PREPARED, b, len, &h->vm_fd, !!h->sev_type,
+			       h->timeout_ms);
+}
+
+static int prepare_sender(struct sevm_handoff *h)
+{
+	int err = sevm__regions_validate(h->regions, h->nr_regions, -EINVAL);
+
+	for (unsigned int i = 0; !err && i < h->nr_regions; i++) {
+		const struct sevm_region *r = &h->regions[i];
+
+		err = sevm__region_fd_check(r, -EINVAL);
+		/* A take back re-registers it where this VMM has it mapped. */
+		if (!err && (r->flags & SEVM_REGION_ENCRYPTED) && (!h->sev_type || !r->host_addr))
+			err = sevm__fail(-EINVAL, "region slot %u is encrypted: %s", r->slot,
+					 h->sev_type ? "give its host_addr" :
+					 "only for an SEV guest (sevm_handoff_set_sev)");
+	}
+	if (!err)
+		err = sevm__vm_flags(h->vm_fd, &h->info.flags);
+	/* Learning what the kernel can capture costs ioctls: do it before the pause. */
+	if (!err)
+		err = sevm__kvm_caps_probe(h->vm_fd, &h->caps);
+	h->caps.protected_state = h->sev_type == SEVM_SEV_ES;
+	if (!err)
+		err = sevm__handoff_why_closed(h, send_hello(h));
+	if (!err)
+		err = sevm__handoff_expect(h, SEVM_MSG_PREPARED);
+	if (!err)
+		err = take_prepared(h);
+	return err;
+}
+
+static void free_presets(struct sevm_handoff *h)
+{
+	for (unsigned int i = 0; h->presets && i < h->nr_vcpus; i++)
+		sevm__vcpu_preset_free(&h->presets[i]);
+	free(h->presets);
+	h->presets = NULL;
+}
+
+static int prepare_receiver(struct sevm_handoff *h)
+{
+	int err = sevm__regions_bind(h->regions, h->nr_regions, h->vm_fd);
+
+	if (!err)
+		err = sevm__kvm_caps_probe(h->vm_fd, &h->caps);
+	h->caps.protected_state = h->sev_type == SEVM_SEV_ES;
+	/* What the new vCPUs already hold need not be set in the blackout. */
+	if (!err && !(h->presets = calloc(h->nr_vcpus, sizeof(*h->presets))))
+		err = sevm__fail(-ENOMEM, "vCPU presets");
+	for (unsigned int i = 0; !err && i < h->nr_vcpus; i++)
+		err = sevm__context(sevm__vcpu_preset_read(h->vcpu_fds[i], &h->presets[i]),
+				    "vCPU %u", i);
+	if (!err)
+		err = send_prepared(h);
+	return err;
+}
+
+int sevm_handoff_prepare(struct sevm_handoff *h)
+{
+	int err = role(h, h ? h->sender : false, SEVM_STEP_NEW, "sevm_handoff_prepare");
+
+	if (err)
+		return err;
+	if (h->vm_fd < 0)
+		return sevm__fail(-EINVAL, "sevm_handoff_prepare: call sevm_handoff_set_vm first");
+	err = h->sender ? prepare_sender(h) : prepare_receiver(h);
+	if (err)
+		return sevm__handoff_fail(h, sevm__context(err, "prepare"));
+	h->step = SEVM_STEP_PREPARED;
+	return 0;
+}
+
+void sevm_handoff_free(struct sevm_handoff *h)
+{
+	if (!h)
+		return;
+	/* Until the switch succeeded the receiver's copies of the guest are its own to drop. */
+	if (!h->sender && h->step != SEVM_STEP_DONE) {
+		sevm__regions_unmap(h->regions, h->nr_regions);
+		for (unsigned int i = 0; i < h->nr_regions; i++)
+			sevm__close(h->regions[i].fd);
+	}
+	sevm__msg_close_fds(&h->msg);
+	sevm__buf_free(&h->msg.payload);
+	sevm__buf_free(&h->out);
+	sevm__kvm_caps_free(&h->caps);
+	free_presets(h);
+	sevm__close(h->peer_vm_fd);
+	free(h->peer_addrs);
+	sevm__buf_free(&h->sent);
+	sevm__peer_release(&h->peer);
+	if (h->sock >= 0)
+		close(h->sock);
+	free(h->regions);
+	free(h->vcpu_fds);
+	free(h->vmm_state);
+	free(h);
+}
+
+int sevm_handoff_set_sev(struct sevm_handoff *h, enum sevm_sev_type type)
+{
+	int err = role(h, true, SEVM_STEP_NEW, "sevm_handoff_set_sev");
+
+	if (err)
+		return err;
+	if (type != SEVM_SEV && type != SEVM_SEV_ES)
+		return sevm__fail(-EINVAL, "sevm_handoff_set_sev: type %d is neither SEVM_SEV nor "
+				  "SEVM_SEV_ES", (int)type);
+	h->sev_type = type;
+	h->info.vm_type = type;
+	return 0;
+}

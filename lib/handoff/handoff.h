@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The handoff handle, shared by the setup steps and the switch. */
+#ifndef SEVM_HANDOFF_HANDOFF_H
+#define SEVM_HANDOFF_HANDOFF_H
+
+#include <stdbool.h>
+
+#include "../kvm/state.h"
+#include "peer.h"
+#include "regions.h"
+#include "wire.h"
+
+#define SEVM_PROTO_MAJOR 1
+/*
+ * HELLO features: the guest is an SEV or SEV-ES guest whose context moves;
+ * its VM fd follows the memory fds, and the receiver's comes in PREPARED.
+ */
+#define SEVM_FEAT_SEV		(1u << 0)
+#define SEVM_FEATS_KNOWN	SEVM_FEAT_SEV
+#define SEVM_PROTO_MINOR 0
+#define SEVM_DEFAULT_TIMEOUT_MS 10000
+/* Far above any VM KVM allows today (KVM_MAX_VCPUS is 4096 on x86). */
+#define SEVM_MAX_VCPUS 4096
+
+enum sevm__step {
+	SEVM_STEP_NEW,		/* connected; receiver: hello read */
+	SEVM_STEP_PREPARED,
+	SEVM_STEP_DONE,		/* switched: the receiver owns the guest */
+	SEVM_STEP_FAILED,	/* a step failed; only free is left */
+};
+
+/* HELLO payload, followed by nr_regions struct sevm__region_wire. */
+struct sevm__hello {
+	uint16_t major;
+	uint16_t minor;
+	uint32_t features;	/* SEVM_FEAT_*; unknown bits are refused */
+	uint32_t vm_type;
+	uint32_t nr_vcpus;
+	uint32_t nr_regions;
+	uint32_t guest_flags;	/* SEVM_GUEST_* */
+	uint32_t pid;		/* the sender's, see sevm__peer_announced() */
+	uint32_t reserved;
+};
+
+struct sevm_handoff {
+	bool sender;
+	enum sevm__step step;
+	int sock;
+	int timeout_ms;
+	struct sevm__peer peer;
+
+	int vm_fd;
+	int *vcpu_fds;
+	unsigned int nr_vcpus;
+	struct sevm_guest_info info;
+
+	struct sevm_region *regions;
+	unsigned int nr_regions;
+
+	/*
+	 * SEV: the other side's VM fd (receiver: the sender's, source of the
+	 * MOVE; sender: the receiver's, where the context may be, for a take
+	 * back), and the sender's copy of the state it sent.
+	 */
+	uint32_t sev_type;		/* 0: a plain guest */
+	int peer_vm_fd;
+	uint64_t *peer_addrs;		/* where the other side has each region mapped */
+	struct sevm__buf sent;
+
+	struct sevm__kvm_caps caps;
+	struct sevm__vcpu_preset *presets;	/* receiver: per vCPU, read in prepare */
+	struct sevm__msg msg;
+	struct sevm__buf out;
+	void *vmm_state;
+	size_t vmm_state_len;
+};
+
+/* Wait for a message of `type`; the peer's ABORT comes back as its error. */
+int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type);
+
+/* For a send that failed because the peer closed: the peer's ABORT, if it sent one, else err. */
+int sevm__handoff_why_closed(struct sevm_handoff *h, int err);
+
+/* Mark h failed and, while the peer may still be waiting, tell it why. */
+int sevm__handoff_fail(struct sevm_handoff *h, int err);
+
+#endif

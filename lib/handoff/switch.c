@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The switch: the sender captures and streams the paused guest's state, one
+ * vCPU per message, while the receiver restores each vCPU as it arrives.
+ * Then RESTORED -> GO -> RESUMED.  GO is the commit point: before it the
+ * sender may resume its guest, after it only the receiver may run it, so
+ * the guest never runs in both processes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../sev/cmd.h"
+#include "handoff.h"
+
+/*
+ * An SEV sender keeps what it sent: if the context moves and the receiver
+ * then fails, sevm_handoff_take_back() restores it into a fresh VM.
+ */
+static int send_state(struct sevm_handoff *h)
+{
+	if (h->sev_type) {
+		void *p = sevm__buf_grow(&h->sent, h->out.len);
+
+		if (!p)
+			return sevm__fail(-ENOMEM, "copy of the state for a take back");
+		memcpy(p, h->out.data, h->out.len);
+	}
+	return sevm__wire_send(h->sock, SEVM_MSG_STATE, h->out.data, h->out.len, NULL, 0,
+			       h->timeout_ms);
+}
+
+/*
+ * After a failed SEV switch: if the receiver moved the context, this VM is
+ * dead and resuming it is impossible; the caller must take the guest back.
+ */
+static int sev_outcome(struct sevm_handoff *h, int err)
+{
+	if (!h->sev_type || err >= 0 || sevm__sev_guest(h->vm_fd) == SEVM_IS_SEV)
+		return err;
+	return sevm__context(-SEVM_ERR_MOVED, "the SEV context moved to the receiver's VM: "
+			     "take the guest back (sevm_handoff_take_back)");
+}
+
+/* vCPU 0 travels behind the GUEST section, which names the items every vCPU has. */
+static int send_first_vcpu(struct sevm_handoff *h, struct sevm__snap_writer *w,
+			   uint64_t *items)
+{
+	struct sevm__buf first = { 0 };
+	struct sevm__snap_writer w0;
+	struct sevm__sect_guest g = { .nr_vcpus = h->nr_vcpus, .vm_type = h->info.vm_type,
+				      .flags = h->info.flags };
+	int err;
+
+	sevm__snap_sections(&w0, &first);
+	err = sevm__vcpu_capture(&h->caps, h->vcpu_fds[0], 0, &w0, items);
+	if (!err) {
+		g.vcpu_items = *items;
+		err = sevm__snap_put(w, SEVM_SECT_GUEST, SEVM_SNAP_MANDATORY, 0, &g, sizeof(g));
+	}
+	if (!err) {
+		void *p = sevm__buf_grow(w->buf, first.len);
+
+		if (!p)
+			err = sevm__fail(-ENOMEM, "state message");
+		else
+			memcpy(p, first.data, first.len);
+		w->nr_sections += w0.nr_sections;
+		w->payload_bytes += w0.payload_bytes;
+	}
+	sevm__buf_free(&first);
+	return err ? err : send_state(h);
+}
+
+static int stream_state(struct sevm_handoff *h, const void *vmm_state, size_t vmm_len)
+{
+	struct sevm__snap_writer w;
+	uint64_t items0, items;
+	int err;
+
+	sevm__buf_reset(&h->out);
+	sevm__snap_sections(&w, &h->out);
+	err = send_first_vcpu(h, &w, &items0);
+	for (unsigned int i = 1; !err && i < h->nr_vcpus; i++) {
+		sevm__buf_reset(&h->out);
+		err = sevm__vcpu_capture(&h->caps, h->vcpu_fds[i], i, &w, &items);
+		if (!err && items != items0)
+			err = sevm__fail(-EIO, "vCPU %u has state items 0x%llx, vCPU 0 0x%llx", i,
+					 (unsigned long long)items, (unsigned long long)items0);
+		if (!err)
+			err = send_state(h);
+	}
+	if (err)
+		return err;
+	/* The VM-wide state goes last: the receiver applies the clock just before running. */
+	sevm__buf_reset(&h->out);
+	err = sevm__vm_capture(h->vm_fd, &w);
+	if (!err && vmm_state)
+		err = sevm__snap_put(&w, SEVM_SECT_VMM, 0, 0, vmm_state, vmm_len);
+	if (!err)
+		err = sevm__snap_end(&w);
+	return err ? err : send_state(h);
+}
+
+static int sender_switch(struct sevm_handoff *h, const void *vmm_state, size_t vmm_len)
+{
+	int err = sevm__handoff_why_closed(h, stream_state(h, vmm_state, vmm_len));
+
+	if (!err)
+		err = sevm__handoff_expect(h, SEVM_MSG_RESTORED);
+	if (err)
+		return sev_outcome(h, sevm__handoff_fail(h, sevm__context(err, "switch")));
+	/*
+	 * Commit.  If GO cannot be sent the receiver is gone and never saw it,
+	 * so resuming here is still safe.
+	 */
+	err = sevm__wire_send(h->sock, SEVM_MSG_GO, NULL, 0, NULL, 0, h->timeout_ms);
+	if (err) {
+		h->step = SEVM_STEP_FAILED;
+		return sev_outcome(h, sevm__context(err, "switch: sending GO"));
+	}
+	err = sevm__handoff_expect(h, SEVM_MSG_RESUMED);
+	h->step = SEVM_STEP_FAILED;
+	if (!err) {
+		h->step = SEVM_STEP_DONE;
+		return 0;
+	}
+	/* After GO only an explicit refusal or a dead receiver makes resuming safe. */
+	if (err == -SEVM_ERR_PEER ||
+	    (err == -ECONNRESET && sevm__peer_gone(&h->peer, h->timeout_ms)))
+		return sev_outcome(h, sevm__context(err, "switch: the receiver did not take the guest"));
+	return sevm__fail(-SEVM_ERR_INDOUBT, "switch: receiver pid %d was told to run the guest "
+			  "but did not confirm (%s); keep the guest paused", (int)h->peer.pid,
+			  sevm_strerror(err));
+}
+
+int sevm_handoff_switch(struct sevm_handoff *h, const void *vmm_state, size_t vmm_state_len)
+{
+	if (!h || !h->sender || h->step != SEVM_STEP_PREPARED)
+		return sevm__fail(h && h->step == SEVM_STEP_FAILED ? -EPIPE : -EINVAL,
+				  "sevm_handoff_switch: needs a prepared sender handle");
+	if (vmm_state_len && !vmm_state)
+		return sevm__fail(-EINVAL, "sevm_handoff_switch: vmm_state is NULL");
+	if (vmm_state_len > SEVM_SNAP_MAX_SECTION)
+		return sevm__fail(-E2BIG, "sevm_handoff_switch: %zu bytes of VMM state, at most %u",
+				  vmm_state_len, SEVM_SNAP_MAX_SECTION);
+	return sender_switch(h, vmm_state, vmm_state_len);
+}
+
+/* The receiving side of one switch. */
+struct rx {
+	struct sevm__snap_reader r;
+	uint64_t expected;
+	bool have_guest;
+	bool *restored;
+	unsigned int nr_restored;
+	struct sevm__vcpu_image *img;
+};
+
+static int take_guest(struct sevm_handoff *h, struct rx *rx, const struct sevm__sect *s)
+{
+	struct sevm__sect_guest g;
+
+	if (rx->have_guest || s->len != sizeof(g))
+		return sevm__fail(-SEVM_ERR_FORMAT, "GUEST section repeated or of %llu bytes",
+				  (unsigned long long)s->len);
+	memcpy(&g, s->data, sizeof(g));
+	if (g.nr_vcpus != h->nr_vcpus || g.vm_type != h->info.vm_type || g.flags != h->info.flags)
+		return sevm__fail(-SEVM_ERR_FORMAT, "state is for %u vCPUs, VM type %u, flags 0x%x; "
+				  "the hello said %u, %u, 0x%x", g.nr_vcpus, g.vm_type, g.flags,
+				  h->nr_vcpus, h->info.vm_type, h->info.flags);
+	if (!g.vcpu_items || g.reserved)
+		return sevm__fail(-SEVM_ERR_FORMAT, "GUEST section names no vCPU state");
+	rx->expected = g.vcpu_items;
+	rx->have_guest = true;
+	return 0;
+}
+
+/*
+ * The encryption context comes to our VM from the other side's — on the
+ * receiver after GO, on a take back from the receiver's — and the encrypted
+ * regions are then registered at our own addresses.
+ */
+static int move_context(struct sevm_handoff *h)
+{
+	int err = sevm_sev_move(h->vm_fd, h->peer_vm_fd);
+
+	if (!err)
+		err = sevm__regions_encrypt(h->regions, h->nr_regions, h->vm_fd, h->peer_addrs);
+	return err;
+}
+
+static int restore_complete(struct sevm_handoff *h, struct rx *rx);
+
+static int take_section(struct sevm_handoff *h, struct rx *rx, const struct sevm__sect *s)
+{
+	int err;
+
+	if (s->id == SEVM_SECT_GUEST)
+		return take_guest(h, rx, s);
+	if (!rx->have_guest)
+		return sevm__fail(-SEVM_ERR_FORMAT, "section 0x%x before GUEST", s->id);
+	if (s->id >= SEVM_SECT_CPUID && s->id <= SEVM_SECT_NESTED) {
+		if (s->instance >= h->nr_vcpus || rx->restored[s->instance])
+			return sevm__fail(-SEVM_ERR_FORMAT, "section 0x%x for vCPU %u, which is %s",
+					  s->id, s->instance,
+					  s->instance >= h->nr_vcpus ? "not in this guest" : "restored already");
+		return sevm__vcpu_image_add(&rx->img[s->instance], s);
+	}
+	switch (s->id) {
+	case SEVM_SECT_VM_CLOCK:
+	case SEVM_SECT_IRQCHIP:
+	case SEVM_SECT_PIT2:
+		/* A take back reads the whole stream at once: the vCPUs are complete by now. */
+		err = restore_complete(h, rx);
+		if (err)
+			return err;
+		if (rx->nr_restored != h->nr_vcpus)
+			return sevm__fail(-SEVM_ERR_FORMAT, "VM state before every vCPU's");
+		return sevm__vm_restore_section(h->vm_fd, s);
+	case SEVM_SECT_VMM:
+		free(h->vmm_state);
+		h->vmm_state = malloc(s->len ? s->len : 1);
+		if (!h->vmm_state)
+			return sevm__fail(-ENOMEM, "VMM state of %llu bytes", (unsigned long long)s->len);
+		memcpy(h->vmm_state, s->data, s->len);
+		h->vmm_state_len = s->len;
+		return 0;
+	case SEVM_SECT_END:
+		if (rx->nr_restored != h->nr_vcpus)
+			return sevm__fail(-SEVM_ERR_FORMAT, "END after %u of %u vCPUs",
+					  rx->nr_restored, h->nr_vcpus);
+		return 0;
+	default:
+		return sevm__snap_unknown(s);
+	}
+}
+
+/* Restore every vCPU this message completed; a vCPU must not straddle messages. */
+static int restore_complete(struct sevm_handoff *h, struct rx *rx)
+{
+	for (unsigned int i = 0; i < h->nr_vcpus; i++) {
+		struct sevm__vcpu_image *img = &rx->img[i];
+		int err;
+
+		if (rx->restored[i] || !img->items)
+			continue;
+		if (img->items != rx->expected)
+			return sevm__fail(-SEVM_ERR_FORMAT, "vCPU %u: state items 0x%llx, expected 0x%llx "
+					  "in one message", i, (unsigned long long)img->items,
+					  (unsigned long long)rx->expected);
+		img->preset = h->presets ? &h->presets[i] : NULL;
+		err = sevm__vcpu_restore(&h->caps, h->vcpu_fds[i], i, img, rx->expected);
+		if (err)
+			return err;
+		rx->restored[i] = true;
+		rx->nr_restored++;
+		memset(img, 0, sizeof(*img));
+	}
+	return 0;
+}
+
+/* One reader across messages, so END can check the counts of the whole stream. */
+static int apply(struct sevm_handoff *h, struct rx *rx, const void *data, size_t len)
+{
+	struct sevm__sect s;
+	int err;
+
+	rx->r.p = data;
+	rx->r.len = len;
+	rx->r.off = 0;
+	while ((err = sevm__snap_next(&rx->r, &s)) == 1) {
+		err = take_section(h, rx, &s);
+		if (err)
+			return err;
+	}
+	return err ? err : restore_complete(h, rx);
+}
+
+static int receive_state(struct sevm_handoff *h, struct rx *rx)
+{
+	while (!rx->r.ended) {
+		int err = sevm__handoff_expect(h, SEVM_MSG_STATE);
+
+		if (err)
+			return err;
+		err = apply(h, rx, h->msg.payload.data, h->msg.payload.len);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Run `fn` over a fresh receive context. */
+static int with_rx(struct sevm_handoff *h, int (*fn)(struct sevm_handoff *, struct rx *))
+{
+	struct rx rx = { 0 };
+	int err;
+
+	sevm__snap_reader_sections(&rx.r, NULL, 0);
+	rx.restored = calloc(h->nr_vcpus, sizeof(*rx.restored));
+	rx.img = calloc(h->nr_vcpus, sizeof(*rx.img));
+	err = rx.restored && rx.img ? fn(h, &rx) : sevm__fail(-ENOMEM, "vCPU images");
+	free(rx.restored);
+	free(rx.img);
+	return err;
+}
+
+static int receiver_switch(struct sevm_handoff *h)
+{
+	int err = with_rx(h, receive_state);
+
+	if (!err)
+		err = sevm__wire_send(h->sock, SEVM_MSG_RESTORED, NULL, 0, NULL, 0, h->timeout_ms);
+	if (err)
+		return sevm__handoff_fail(h, sevm__context(err, "switch"));
+	/* Nothing runs before GO: without it the sender may still resume the guest. */
+	err = sevm__handoff_expect(h, SEVM_MSG_GO);
+	/*
+	 * A sender that died after the whole state arrived can no longer resume
+	 * the guest; taking it is then the only way to keep it alive.
+	 */
+	if (err == -ECONNRESET && sevm__peer_gone(&h->peer, h->timeout_ms)) {
+		sevm__log(SEVM_LOG_WARN, "sender pid %d died before GO; taking the guest",
+			  (int)h->peer.pid);
+		err = 0;
+	} else if (err) {
+		/* If GO crosses this, the ABORT tells the sender to resume the guest itself. */
+		sevm__context(err, "switch: no GO from the sender, the guest stays there");
+		return sevm__handoff_fail(h, err);
+	}
+	/*
+	 * GO committed the sender: only now may the encryption context leave its
+	 * VM.  Should this fail, our ABORT sends the sender to its own VM, or to
+	 * a take back if the context is already here.
+	 */
+	if (h->sev_type) {
+		err = move_context(h);
+		if (err)
+			return sevm__handoff_fail(h, sevm__context(err, "switch: moving the SEV context"));
+	}
+	h->step = SEVM_STEP_DONE;
+	err = sevm__wire_send(h->sock, SEVM_MSG_RESUMED, NULL, 0, NULL, 0, h->timeout_ms);
+	if (err)
+		sevm__log(SEVM_LOG_WARN, "RESUMED not delivered; the guest is ours anyway: %s",
+			  sevm_last_error());
+	return 0;
+}
+
+int sevm_handoff_switch_receive(struct sevm_handoff *h, const void **vmm_state,
+				size_t *vmm_state_len)
+{
+	int err;
+
+	if (!h || h->sender || h->step != SEVM_STEP_PREPARED)
+		return sevm__fail(h && h->step == SEVM_STEP_FAILED ? -EPIPE : -EINVAL,
+				  "sevm_handoff_switch_receive: needs a prepared receiver handle");
+	err = receiver_switch(h);
+	if (err)
+		return err;
+	if (vmm_state)
+		*vmm_state = h->vmm_state;
+	if (vmm_state_len)
+		*vmm_state_len = h->vmm_state_len;
+	return 0;
+}
+
+/* What the sender sent, all in one buffer, applied to the fresh VM. */
+static int apply_sent(struct sevm_handoff *h, struct rx *rx)
+{
+	int err = apply(h, rx, h->sent.data, h->sent.len);
+
+	if (!err && !rx->r.ended)
+		err = sevm__fail(-EIO, "the kept state has no END");
+	return err;
+}
+
+int sevm_handoff_take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
+			   unsigned int nr_vcpus)
+{
+	int err;
+
+	if (!h || !h->sender || !h->sev_type || h->peer_vm_fd < 0 || !h->sent.len ||
+	    h->step != SEVM_STEP_FAILED)
+		return sevm__fail(-EINVAL, "sevm_handoff_take_back: only after an SEV switch "
+				  "failed with -SEVM_ERR_MOVED");
+	if (vm_fd < 0 || !vcpu_fds || nr_vcpus != h->nr_vcpus)
+		return sevm__fail(-EINVAL, "sevm_handoff_take_back: a VM with %u vCPUs, as the "
+				  "guest had", h->nr_vcpus);
+	if (sevm__sev_guest(h->vm_fd) == SEVM_IS_SEV)
+		return sevm__fail(-EINVAL, "sevm_handoff_take_back: the context never left "
+				  "this VM; resume it instead");
+	h->vm_fd = vm_fd;
+	memcpy(h->vcpu_fds, vcpu_fds, nr_vcpus * sizeof(int));
+	err = sevm__regions_set_slots(h->regions, h->nr_regions, vm_fd);
+	if (!err)
+		err = move_context(h);
+	if (!err)
+		err = with_rx(h, apply_sent);
+	return sevm__context(err, "take back");
+}
