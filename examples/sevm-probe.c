@@ -17,6 +17,8 @@
 
 #include <sevmigrate.h>
 
+#include "sevsim.h"
+
 /* Exit statuses, also documented in sevm-probe(1). */
 enum { EXIT_OK, EXIT_PROBE_FAILED, EXIT_USAGE, EXIT_NOT_POSSIBLE };
 
@@ -287,9 +289,10 @@ static int parse_require(const char *arg, unsigned int *mask)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: sevm-probe [--json] [--require FLAVOUR[,FLAVOUR...]]\n"
+		"Usage: sevm-probe [--json] [--model] [--require FLAVOUR[,FLAVOUR...]]\n"
 		"Report what this host and process can migrate with libsevmigrate.\n\n"
 		"  -j, --json             print one JSON object instead of a table\n"
+		"  -m, --model            probe a host modelled by sevsim (SEV without hardware)\n"
 		"  -r, --require LIST     exit 3 unless every listed flavour is possible\n"
 		"  -h, --help             print this help\n\n"
 		"Exit status: 0 ok, 1 the probe failed, 2 usage error,\n"
@@ -300,19 +303,24 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "model", no_argument, NULL, 'm' },
 		{ "require", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct sevm_probe_report report = { .sz = sizeof(report) };
 	unsigned int required = 0;
-	bool json = false;
+	bool json = false, model = false;
+	struct sevsim *sim = NULL;
 	int c, err, status = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "jr:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jmr:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'm':
+			model = true;
 			break;
 		case 'r':
 			if (parse_require(optarg, &required))
@@ -331,7 +339,21 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	/* The model stands behind the library's seam; the probe is the same code. */
+	if (model) {
+		struct sevsim_host_opts o = { .sz = sizeof(o) };
+
+		err = sevsim_host_create(&o, &sim);
+		if (!err)
+			err = sevsim_install(sim);
+		if (err) {
+			fprintf(stderr, "sevm-probe: cannot start the SEV model: %s\n",
+				sevm_strerror(err));
+			return EXIT_PROBE_FAILED;
+		}
+	}
 	err = sevm_probe(&report);
+	sevsim_free(sim);
 	if (err) {
 		const char *msg = sevm_last_error();
 

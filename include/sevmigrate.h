@@ -112,6 +112,16 @@ int sevm_set_backend(const struct sevm_backend *backend);
 /* The backend in force, so that a wrapper can pass calls on to it. */
 int sevm_get_backend(struct sevm_backend *backend);
 
+/*
+ * The seam itself, for a VMM's own KVM calls: a VMM that wants to run
+ * against a model backend (sevsim) routes its /dev/kvm, VM and vCPU calls
+ * through these.  They return the result or -errno, retry EINTR (not for
+ * KVM_RUN) and add O_CLOEXEC, as the library's own calls do.
+ */
+int sevm_open(const char *path, int flags);
+int sevm_ioctl(int fd, unsigned long request, void *arg);
+void sevm_close(int fd);
+
 /* ---- Host probe --------------------------------------------------------- */
 
 /*

@@ -2,7 +2,7 @@
 # Install, as root on Debian 12, the packages the build and tests need, only
 # when some are missing.  Sourced by tools/test and tools/demo.
 set -eu
-need="gcc meson ninja-build pkg-config check libcap-dev binutils"
+need="gcc meson ninja-build pkg-config check libcap-dev libssl-dev binutils"
 case "${1:-}" in
 test) need="$need clang libclang-rt-14-dev iproute2 man-db groff-base" ;;
 esac

@@ -165,3 +165,17 @@ ssize_t sevm__recvmsg(int fd, struct msghdr *msg, int flags)
 	return r < 0 ? sevm__fail((int)r, "recvmsg") : r;
 }
 
+int sevm_open(const char *path, int flags)
+{
+	return sevm__open(path, flags);
+}
+
+int sevm_ioctl(int fd, unsigned long request, void *arg)
+{
+	return sevm__ioctl(fd, request, arg);
+}
+
+void sevm_close(int fd)
+{
+	sevm__close(fd);
+}

@@ -15,4 +15,7 @@ if [ ! -e /dev/sev ]; then
 	st=0; "$probe" --require sev-send >/dev/null 2>&1 || st=$?
 	[ $st -eq 3 ] || { echo "FAIL: sev-send without /dev/sev gave $st"; exit 1; }
 fi
-echo "sevm-probe: table, JSON and --require behave"
+# On the SEV model every SEV flavour is possible, whatever this host has.
+"$probe" --model --require sev-intrahost,sev-es-intrahost,mirror,sev-send,sev-receive >/dev/null ||
+	{ echo "FAIL: --model does not show every SEV flavour possible"; exit 1; }
+echo "sevm-probe: table, JSON, --require and --model behave"
