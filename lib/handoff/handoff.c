@@ -29,6 +29,10 @@ static int role(const struct sevm_handoff *h, bool sender, enum sevm__step step,
 		return sevm__fail(-EINVAL, "%s: NULL handle", fn);
 	if (h->sender != sender)
 		return sevm__fail(-EINVAL, "%s: not for the %s side", fn, h->sender ? "sending" : "receiving");
+	/* KVM marked the source of the MOVE dead: nothing is left to do with it. */
+	if (h->sender && h->sev_type && h->step == SEVM_STEP_DONE)
+		return sevm__fail(-EIO, "%s: the source VM is dead, its SEV context moved to the "
+				  "receiver", fn);
 	if (h->step != step)
 		return sevm__fail(h->step == SEVM_STEP_FAILED ? -EPIPE : -EINVAL,
 				  "%s: the handoff is %s", fn,

@@ -137,6 +137,9 @@ static int sender_switch(struct sevm_handoff *h, const void *vmm_state, size_t v
 
 int sevm_handoff_switch(struct sevm_handoff *h, const void *vmm_state, size_t vmm_state_len)
 {
+	if (h && h->sender && h->sev_type && h->step == SEVM_STEP_DONE)
+		return sevm__fail(-EIO, "sevm_handoff_switch: the source VM is dead, its SEV "
+				  "context moved to the receiver");
 	if (!h || !h->sender || h->step != SEVM_STEP_PREPARED)
 		return sevm__fail(h && h->step == SEVM_STEP_FAILED ? -EPIPE : -EINVAL,
 				  "sevm_handoff_switch: needs a prepared sender handle");
@@ -381,6 +384,9 @@ int sevm_handoff_take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fd
 {
 	int err;
 
+	if (h && h->sender && h->sev_type && h->step == SEVM_STEP_DONE)
+		return sevm__fail(-EIO, "sevm_handoff_take_back: the handoff succeeded; the "
+				  "source VM is dead and the receiver runs the guest");
 	if (!h || !h->sender || !h->sev_type || h->peer_vm_fd < 0 || !h->sent.len ||
 	    h->step != SEVM_STEP_FAILED)
 		return sevm__fail(-EINVAL, "sevm_handoff_take_back: only after an SEV switch "

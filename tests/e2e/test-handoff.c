@@ -267,7 +267,7 @@ static pid_t spawn_other_uid(const char *path)
 
 START_TEST(peer_of_another_uid_is_refused)
 {
-	char path[] = "/tmp/sevm-uid-XXXXXX";
+	char path[64] = "/tmp/sevm-uid-XXXXXX";	/* room for "/s" */
 	struct sevm_handoff *h = NULL;
 	int before = tu_count_fds();
 	pid_t pid;
@@ -297,7 +297,7 @@ static int allow_nobody(pid_t pid, uid_t uid, gid_t gid, void *ctx)
 
 START_TEST(policy_hook_may_allow_another_uid)
 {
-	char path[] = "/tmp/sevm-uid-XXXXXX";
+	char path[64] = "/tmp/sevm-uid-XXXXXX";	/* room for "/s" */
 	int calls = 0;
 	struct sevm_handoff_opts o = { .sz = sizeof(o), .timeout_ms = 5000,
 				       .peer_policy = allow_nobody, .peer_policy_ctx = &calls };

@@ -255,6 +255,10 @@ static void hand_over(enum sevm_sev_type type)
 	pid = spawn_new_vmm(&sock, 0);
 	h = old_vmm(&v, sock, type);
 	ck_assert_msg(sevm_handoff_switch(h, NULL, 0) == 0, "%s", sevm_last_error());
+	/* The handle of a source whose context moved says it is dead. */
+	ck_assert_int_eq(sevm_handoff_switch(h, NULL, 0), -EIO);
+	ck_assert_ptr_nonnull(strstr(sevm_last_error(), "source VM is dead"));
+	ck_assert_int_eq(sevm_handoff_take_back(h, v.vm, v.vcpu, NR_VCPUS), -EIO);
 	sevm_handoff_free(h);
 	ck_assert_int_eq(exit_status(pid), 0);
 	/* The old VM is dead to SEV: its context lives in the new VMM's VM. */
