@@ -173,22 +173,6 @@ static const char *size_str(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-static int write_all(int fd, const void *p, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p = (const char *)p + n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read exactly len bytes, waiting at most timeout_ms for each piece. */
 static int read_all(int fd, void *p, size_t len, int timeout_ms)
 {
 	while (len) {
@@ -364,7 +348,7 @@ static int new_vmm(enum mode m, int sock, int ctl)
 		rep.err = -ETIMEDOUT;
 	}
 	rep.errors = tinyvm_total_errors(&vm);
-	write_all(ctl, &rep, sizeof(rep));
+	bench_write_all(ctl, &rep, sizeof(rep));
 	tinyvm_destroy(&vm);
 	return rep.err || rep.errors ? 1 : 0;
 }
@@ -397,7 +381,7 @@ static int copy_receiver(enum copy_kind k, int sock, int ctl, uint64_t size)
 	char *dst = copy_target(k, size, &rep.err);
 	uint64_t got = 0;
 
-	write_all(ctl, &rep.err, sizeof(rep.err));		/* READY, or why not */
+	bench_write_all(ctl, &rep.err, sizeof(rep.err));		/* READY, or why not */
 	while (!rep.err && got < size) {
 		size_t want = size - got < COPY_CHUNK ? size - got : COPY_CHUNK;
 		ssize_t n = read(sock, k == COPY_RAM ? dst + got : dst, want);
@@ -408,7 +392,7 @@ static int copy_receiver(enum copy_kind k, int sock, int ctl, uint64_t size)
 			got += (uint64_t)n;
 	}
 	rep.end_ns = now_ns();
-	write_all(ctl, &rep, sizeof(rep));
+	bench_write_all(ctl, &rep, sizeof(rep));
 	return rep.err ? 1 : 0;
 }
 
@@ -600,7 +584,7 @@ static int copy_send(int sock, const char *src, uint64_t size)
 {
 	for (uint64_t off = 0; off < size; off += COPY_CHUNK) {
 		size_t len = size - off < COPY_CHUNK ? size - off : COPY_CHUNK;
-		int err = write_all(sock, src + off, len);
+		int err = bench_write_all(sock, src + off, len);
 
 		if (err)
 			return err;

@@ -100,7 +100,7 @@ static struct raw_vcpu *vcpu_at(void *state, uint32_t i)
 	return (struct raw_vcpu *)((char *)state + sizeof(struct raw_head)) + i;
 }
 
-static int write_all(int fd, const void *p, size_t len)
+int bench_write_all(int fd, const void *p, size_t len)
 {
 	while (len) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -277,7 +277,7 @@ int raw_floor_send(struct raw_floor_old *o, struct raw_floor_times *t)
 	*head = (struct raw_head){ .magic = STATE_MAGIC, .nr_vcpus = o->vm->nr_vcpus,
 				   .pause_ns = t->pause_ns, .paused_ns = t->paused_ns,
 				   .captured_ns = t->captured_ns, .vm = head->vm };
-	err = write_all(o->sock, o->state, o->state_len);
+	err = bench_write_all(o->sock, o->state, o->state_len);
 	return err ? fail("send state", err) : 0;
 }
 
@@ -429,7 +429,7 @@ int raw_floor_receive(int sock, struct tinyvm *vm, struct raw_floor_times *t)
 	int32_t ready = err;
 
 	/* Tell the old VMM either way, so that it does not pause for nothing. */
-	if (write_all(sock, &ready, sizeof(ready)) && !err)
+	if (bench_write_all(sock, &ready, sizeof(ready)) && !err)
 		err = fail("send READY", -EPIPE);
 	if (!err)
 		err = take_state(sock, vm, state, len, t);

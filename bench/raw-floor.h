@@ -71,4 +71,7 @@ void raw_floor_old_free(struct raw_floor_old *o);
  */
 int raw_floor_receive(int sock, struct tinyvm *vm, struct raw_floor_times *t);
 
+/* Send all of p on a stream socket, retrying EINTR: 0 or -errno. */
+int bench_write_all(int fd, const void *p, size_t len);
+
 #endif

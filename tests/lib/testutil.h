@@ -18,6 +18,10 @@ int tu_run(Suite *s);
 /* Number of open fds of this process (/proc/self/fd), for leak checks. */
 int tu_count_fds(void);
 
+/* Pass one fd over a UNIX socket (SCM_RIGHTS) with one byte: 0 / -1, fd / -1. */
+int tu_send_fd(int sock, int fd);
+int tu_recv_fd(int sock);
+
 /*
  * Fault injection at the library's seam: a backend that passes every call
  * on to the backend installed before it, counts the calls and makes the

@@ -1269,35 +1269,6 @@ static void case_move_copy(struct conf_backend *b)
 
 /* ---- Rollback: A to B in another process, back into a fresh C ----------------- */
 
-static int send_fd(int sock, int fd)
-{
-	char c = 'v', ctl[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec io = { &c, 1 };
-	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl,
-			    .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int sock)
-{
-	char c, ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec io = { &c, 1 };
-	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl,
-			    .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *h;
-	int fd;
-
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || !(h = CMSG_FIRSTHDR(&m)))
-		return -1;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
-	return fd;
-}
 
 /* The new VMM: takes the context of the old one's VM a (a MOVE source may be another's). */
 static void rollback_peer(int sock, int a)
@@ -1307,7 +1278,7 @@ static void rollback_peer(int sock, int a)
 
 	plain_vm(&b, SEV_LEGACY, 1);
 	EXPECT_OK(sevm_sev_move(b.vm, a));
-	EXPECT(send_fd(sock, b.vm) == 0, "sending B: %s", strerror(errno));
+	EXPECT(tu_send_fd(sock, b.vm) == 0, "sending B: %s", strerror(errno));
 	/* the old VMM rolled back: B is moved from too */
 	EXPECT(read(sock, &byte, 1) == 1, "the old VMM went away");
 	expect_gone(&b);
@@ -1336,7 +1307,7 @@ static void rollback_child(struct conf_backend *bk)
 		_exit(EXIT_SUCCESS);
 	}
 	close(sv[1]);
-	b = recv_fd(sv[0]);
+	b = tu_recv_fd(sv[0]);
 	EXPECT(b >= 0, "the new VMM sent no VM");
 	expect_gone(&a);
 	plain_vm(&c, SEV_LEGACY, 1);

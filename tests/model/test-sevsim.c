@@ -1367,35 +1367,6 @@ END_TEST
 
 /* ---- Across processes -------------------------------------------------------------- */
 
-static int send_fd(int sock, int fd)
-{
-	char c = 'v', ctl[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec io = { &c, 1 };
-	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl,
-			    .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int sock)
-{
-	char c, ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec io = { &c, 1 };
-	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl,
-			    .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *h;
-	int fd;
-
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || !(h = CMSG_FIRSTHDR(&m)))
-		return -1;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
-	return fd;
-}
 
 /* The child: a VMM that launches a guest in shared memory and hands its VM fd over. */
 static int move_child(int sock, uint8_t *mem)
@@ -1415,7 +1386,7 @@ static int move_child(int sock, uint8_t *mem)
 	    sev_cmd(vm, SEVM_ABI_SEV_LAUNCH_MEASURE, &m, 0, NULL) ||
 	    sev_cmd(vm, SEVM_ABI_SEV_LAUNCH_FINISH, NULL, 0, NULL))
 		return 20;
-	if (send_fd(sock, vm))
+	if (tu_send_fd(sock, vm))
 		return 21;
 	/* stay alive holding the VM until the parent is done with it */
 	if (read(sock, &c, 1) != 1)
@@ -1442,7 +1413,7 @@ START_TEST(move_across_processes)
 		_exit(move_child(sv[1], mem));
 	}
 	close(sv[1]);
-	theirs = recv_fd(sv[0]);
+	theirs = tu_recv_fd(sv[0]);
 	ck_assert_int_ge(theirs, 0);
 	/* the memory the parent maps is ciphertext */
 	assert_ciphertext(mem);
