@@ -476,6 +476,92 @@ int sevm_handoff_set_sev(struct sevm_handoff *h, enum sevm_sev_type type);
 int sevm_handoff_take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
 			   unsigned int nr_vcpus);
 
+/* ---- Page bitmaps ---------------------------------------------------------- */
+
+/*
+ * A set of guest frames over the guest's memory map (one range per memory
+ * slot): which pages are private, or dirty.  Dense parts cost one bit per
+ * page, empty and full stretches almost nothing.  Not thread-safe: one
+ * writer at a time; readers may share a bitmap nobody writes.
+ */
+struct sevm_bitmap;
+
+struct sevm_gfn_range {
+	uint64_t gfn;		/* first guest frame (guest physical address / 4096) */
+	uint64_t npages;
+};
+
+/* A bitmap over `nr` ranges (sorted, non-overlapping, non-empty), all clear. */
+int sevm_bitmap_new(const struct sevm_gfn_range *ranges, unsigned int nr,
+		    struct sevm_bitmap **out);
+void sevm_bitmap_free(struct sevm_bitmap *b);
+
+/* Set or clear [gfn, gfn + npages); -ERANGE when any of it is outside the map. */
+int sevm_bitmap_set(struct sevm_bitmap *b, uint64_t gfn, uint64_t npages);
+int sevm_bitmap_clear(struct sevm_bitmap *b, uint64_t gfn, uint64_t npages);
+
+/* 1 if gfn is set, 0 if not, -ERANGE outside the map. */
+int sevm_bitmap_test(const struct sevm_bitmap *b, uint64_t gfn);
+
+/* Set pages in [gfn, gfn + npages), or -ERANGE. */
+int64_t sevm_bitmap_count(const struct sevm_bitmap *b, uint64_t gfn, uint64_t npages);
+
+/*
+ * The first maximal run of set pages (or of clear pages, with set false) at
+ * or after gfn, within one range of the map: 1 with *run filled, 0 when
+ * there is none.  Iterate with gfn = run->gfn + run->npages.
+ */
+int sevm_bitmap_next_run(const struct sevm_bitmap *b, uint64_t gfn, bool set,
+			 struct sevm_gfn_range *run);
+
+enum sevm_bitmap_op {
+	SEVM_BITMAP_OR,		/* dst |= src */
+	SEVM_BITMAP_AND,	/* dst &= src */
+	SEVM_BITMAP_ANDNOT,	/* dst &= ~src */
+	SEVM_BITMAP_COPY,	/* dst = src */
+};
+
+/* Combine src into dst; both over the same memory map, else -EINVAL. */
+int sevm_bitmap_merge(struct sevm_bitmap *dst, const struct sevm_bitmap *src,
+		      enum sevm_bitmap_op op);
+
+/* Bytes the bitmap holds in memory, bookkeeping included. */
+size_t sevm_bitmap_memory(const struct sevm_bitmap *b);
+
+/*
+ * The bitmap as bytes (doc/bitmap-format.md): with buf NULL the size needed;
+ * else the bytes written, or -ENOSPC when len is short.
+ */
+ssize_t sevm_bitmap_serialize(const struct sevm_bitmap *b, void *buf, size_t len);
+/* Back from bytes, every length bounded: -SEVM_ERR_FORMAT, -SEVM_ERR_CHECKSUM. */
+int sevm_bitmap_deserialize(const void *buf, size_t len, struct sevm_bitmap **out);
+
+/*
+ * Sources.  KVM_GET_DIRTY_LOG of one memory slot whose first frame is
+ * base_gfn, ORed into b (with clear: then KVM_CLEAR_DIRTY_LOG of what was
+ * read, for KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 VMs).
+ */
+int sevm_bitmap_add_dirty_log(struct sevm_bitmap *b, int vm_fd, uint32_t slot,
+			      uint64_t base_gfn, uint64_t npages, bool clear);
+
+/*
+ * A KVM_HC_MAP_GPA_RANGE exit (KVM_EXIT_HYPERCALL, nr 12) forwarded by the
+ * VMM: args[0] gpa, args[1] pages, args[2] attributes; the range becomes
+ * private (set) or shared (clear) in the private-page bitmap.  Returns the
+ * value for the hypercall's ret: 0, or a KVM_E* error for the guest.
+ */
+int64_t sevm_bitmap_map_gpa_range(struct sevm_bitmap *private_pages, const uint64_t args[3]);
+
+/*
+ * KVM_GET_PAGE_ENC_BITMAP of vm_fd into b.  Proposed with SEV live
+ * migration (2019-2021) and never merged: upstream forwards the guest's
+ * KVM_HC_MAP_GPA_RANGE instead.  No kernel announces it and it has no
+ * stable number, so this returns -EOPNOTSUPP saying so (-EINVAL for bad
+ * arguments); it is here so that a VMM can call one function and learn
+ * where its private-page map must come from.
+ */
+int sevm_bitmap_add_enc_bitmap(struct sevm_bitmap *b, int vm_fd);
+
 #ifdef __cplusplus
 }
 #endif
