@@ -467,6 +467,18 @@ int sevm_sev_mirror(int dst_vm_fd, int src_vm_fd);
 int sevm_handoff_set_sev(struct sevm_handoff *h, enum sevm_sev_type type);
 
 /*
+ * Sender, before sevm_handoff_switch(): the guest's private-page record (as
+ * sevm_memory_attributes_set() keeps it; the kernel has no getter).  The
+ * handle keeps the pointer: keep the bitmap alive and current until the
+ * switch returns, which serializes it with the paused guest's state.
+ * Receiver, after a successful switch: a new bitmap with the sender's
+ * record (the caller frees it), or -ENOENT when the sender sent none.
+ */
+struct sevm_bitmap;
+int sevm_handoff_set_private(struct sevm_handoff *h, const struct sevm_bitmap *private_pages);
+int sevm_handoff_private(struct sevm_handoff *h, struct sevm_bitmap **out);
+
+/*
  * Sender, after -SEVM_ERR_MOVED: vm_fd is a fresh VM of the same type with
  * the same vCPUs (none run yet), irqchip as before.  Moves the context back
  * from the receiver's VM, sets the memory slots and encrypted regions from
@@ -561,6 +573,49 @@ int64_t sevm_bitmap_map_gpa_range(struct sevm_bitmap *private_pages, const uint6
  * where its private-page map must come from.
  */
 int sevm_bitmap_add_enc_bitmap(struct sevm_bitmap *b, int vm_fd);
+
+/* ---- guest_memfd ------------------------------------------------------------ */
+
+/* Mirror GUEST_MEMFD_FLAG_MMAP and GUEST_MEMFD_FLAG_INIT_SHARED (Linux 6.18). */
+#define SEVM_GMEM_MMAP		(1ull << 0)
+#define SEVM_GMEM_INIT_SHARED	(1ull << 1)
+
+/*
+ * KVM_CREATE_GUEST_MEMFD on vm_fd: a guest_memfd of size bytes; returns its
+ * fd.  -EOPNOTSUPP, naming what is missing, when the kernel has no
+ * guest_memfd or not these flags (KVM_CAP_GUEST_MEMFD_FLAGS).
+ */
+int sevm_gmem_create(int vm_fd, uint64_t size, uint64_t flags);
+
+/* Bind a guest_memfd range to a memory slot (KVM_SET_USER_MEMORY_REGION2). */
+struct sevm_gmem_slot {
+	size_t sz;
+	uint32_t slot;
+	uint64_t guest_phys_addr;
+	uint64_t size;
+	void *host_addr;	/* the shared view, as for any slot */
+	int gmem_fd;
+	uint64_t gmem_offset;
+};
+
+int sevm_gmem_bind(int vm_fd, const struct sevm_gmem_slot *s);
+
+/*
+ * KVM_LINK_GUEST_MEMFD (proposed, not merged): a new fd on the same
+ * guest_memfd, bound to vm_fd.  No kernel announces it, so this returns
+ * -EOPNOTSUPP with a message saying what works instead: a guest_memfd made
+ * with SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED is handed over as mapped memory.
+ */
+int sevm_gmem_link(int vm_fd, int gmem_fd);
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES for [gpa, gpa + size), and the same change in
+ * `record` (the private-page bitmap; may be NULL): the kernel has no getter,
+ * so the record is what travels in a handoff.  -EOPNOTSUPP without
+ * KVM_CAP_MEMORY_ATTRIBUTES.
+ */
+int sevm_memory_attributes_set(int vm_fd, uint64_t gpa, uint64_t size, uint64_t attributes,
+			       struct sevm_bitmap *record);
 
 #ifdef __cplusplus
 }

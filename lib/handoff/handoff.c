@@ -552,6 +552,7 @@ void sevm_handoff_free(struct sevm_handoff *h)
 	free(h->regions);
 	free(h->vcpu_fds);
 	free(h->vmm_state);
+	free(h->private_bytes);
 	free(h);
 }
 
@@ -567,4 +568,35 @@ int sevm_handoff_set_sev(struct sevm_handoff *h, enum sevm_sev_type type)
 	h->sev_type = type;
 	h->info.vm_type = type;
 	return 0;
+}
+
+int sevm_handoff_set_private(struct sevm_handoff *h, const struct sevm_bitmap *private_pages)
+{
+	int err;
+
+	if (h && h->sender && h->step == SEVM_STEP_PREPARED)
+		err = 0;
+	else
+		err = role(h, true, SEVM_STEP_NEW, "sevm_handoff_set_private");
+	if (err)
+		return err;
+	if (!private_pages)
+		return sevm__fail(-EINVAL, "sevm_handoff_set_private: NULL bitmap");
+	h->private_pages = private_pages;
+	return 0;
+}
+
+int sevm_handoff_private(struct sevm_handoff *h, struct sevm_bitmap **out)
+{
+	if (!out)
+		return sevm__fail(-EINVAL, "sevm_handoff_private: NULL out");
+	*out = NULL;
+	if (!h || h->sender || h->step != SEVM_STEP_DONE)
+		return sevm__fail(-EINVAL, "sevm_handoff_private: only a receiver after a "
+				  "successful switch has it");
+	if (!h->has_private)
+		return sevm__fail(-ENOENT, "sevm_handoff_private: the sender sent no private-page "
+				  "bitmap");
+	return sevm__context(sevm_bitmap_deserialize(h->private_bytes, h->private_len, out),
+			     "sevm_handoff_private");
 }

@@ -73,6 +73,15 @@ struct sevm_handoff {
 	struct sevm__buf out;
 	void *vmm_state;
 	size_t vmm_state_len;
+
+	/*
+	 * The private-page record: the sender's bitmap (the VMM's, serialized
+	 * at the switch), the receiver's copy of the section's bytes.
+	 */
+	const struct sevm_bitmap *private_pages;
+	void *private_bytes;
+	size_t private_len;
+	bool has_private;
 };
 
 /* Wait for a message of `type`; the peer's ABORT comes back as its error. */

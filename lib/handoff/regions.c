@@ -4,10 +4,12 @@
 #include <linux/kvm.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../core/error.h"
 #include "../core/seam.h"
+#include "../kvm/gmem.h"
 #include "regions.h"
 
 #define PAGE 4096ull
@@ -53,6 +55,42 @@ int sevm__regions_validate(const struct sevm_region *r, unsigned int n, int bad)
 	return 0;
 }
 
+/*
+ * A guest_memfd travels as mapped memory: the receiver's VM cannot bind
+ * another VM's guest_memfd (KVM refuses it, and KVM_LINK_GUEST_MEMFD is not
+ * merged), but it can use the guest_memfd's shared mapping as the slot's
+ * userspace memory.  That needs GUEST_MEMFD_FLAG_MMAP (else mmap fails with
+ * ENODEV) and GUEST_MEMFD_FLAG_INIT_SHARED (else its pages are private and
+ * the first touch raises SIGBUS).  The flags cannot be read back from the
+ * fd, so one page is mapped and read through a pipe, where a private page
+ * is EFAULT instead of a signal.  Shared or private is per file on kernels
+ * without KVM_CAP_MEMORY_ATTRIBUTES for the VM, so one page speaks for all.
+ */
+static int gmem_mappable(const struct sevm_region *r)
+{
+	int p[2], err = 0;
+	void *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, r->fd, (off_t)r->offset);
+
+	if (m == MAP_FAILED)
+		return sevm__fail(errno == ENODEV ? -EOPNOTSUPP : -errno, "region slot %u: "
+				  "guest_memfd %d cannot be mapped (%s): it is handed over as mapped "
+				  "memory, so create it with SEVM_GMEM_MMAP|SEVM_GMEM_INIT_SHARED",
+				  r->slot, r->fd, strerror(errno));
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		err = sevm__fail(-errno, "pipe");
+	} else {
+		if (write(p[1], m, 1) < 0)
+			err = sevm__fail(errno == EFAULT ? -EOPNOTSUPP : -errno, "region slot %u: "
+					 "guest_memfd %d has private pages (created without "
+					 "SEVM_GMEM_INIT_SHARED): they cannot be mapped, so it cannot be "
+					 "handed over", r->slot, r->fd);
+		close(p[0]);
+		close(p[1]);
+	}
+	munmap(m, PAGE);
+	return err;
+}
+
 int sevm__region_fd_check(const struct sevm_region *r, int bad)
 {
 	struct stat st;
@@ -66,6 +104,9 @@ int sevm__region_fd_check(const struct sevm_region *r, int bad)
 		return sevm__fail(bad, "region slot %u: fd holds %lld bytes, the region needs %llu",
 				  r->slot, (long long)st.st_size,
 				  (unsigned long long)(r->offset + r->size));
+	/* A guest_memfd (S_IFREG, its size in st_size) never changes size. */
+	if (sevm__is_gmem(r->fd))
+		return gmem_mappable(r);
 	/* EPERM: created without MFD_ALLOW_SEALING, EINVAL: not a memfd; both fine. */
 	fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK);
 	return 0;

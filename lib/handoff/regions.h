@@ -36,7 +36,9 @@ int sevm__regions_validate(const struct sevm_region *r, unsigned int n, int bad)
  * The fd can back the region: a regular file or memfd holding at least
  * offset + size bytes, checked before anything maps it (a mapping past the
  * end would SIGBUS the VMM).  A memfd that allows sealing gets F_SEAL_SHRINK
- * so it cannot shrink under either VMM later.
+ * so it cannot shrink under either VMM later.  A guest_memfd must be
+ * mappable with shared pages (SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED), else
+ * -EOPNOTSUPP: it travels as mapped memory.
  */
 int sevm__region_fd_check(const struct sevm_region *r, int bad);
 

@@ -73,6 +73,25 @@ static int send_first_vcpu(struct sevm_handoff *h, struct sevm__snap_writer *w,
 	return err ? err : send_state(h);
 }
 
+/* The record is final now: the guest, which changes it, is paused. */
+static int put_private(struct sevm_handoff *h, struct sevm__snap_writer *w)
+{
+	ssize_t len = sevm_bitmap_serialize(h->private_pages, NULL, 0);
+	void *p;
+
+	if (len < 0)
+		return sevm__context((int)len, "private-page bitmap");
+	if ((size_t)len > SEVM_SNAP_MAX_SECTION)
+		return sevm__fail(-E2BIG, "private-page bitmap of %zd bytes, at most %u in a section",
+				  len, SEVM_SNAP_MAX_SECTION);
+	p = sevm__snap_open(w, SEVM_SECT_PRIVATE, 0, 0, (uint64_t)len);
+	if (!p)
+		return sevm__fail(-ENOMEM, "private-page bitmap of %zd bytes", len);
+	len = sevm_bitmap_serialize(h->private_pages, p, (size_t)len);
+	sevm__snap_close(w);
+	return len < 0 ? sevm__context((int)len, "private-page bitmap") : 0;
+}
+
 static int stream_state(struct sevm_handoff *h, const void *vmm_state, size_t vmm_len)
 {
 	struct sevm__snap_writer w;
@@ -93,11 +112,14 @@ static int stream_state(struct sevm_handoff *h, const void *vmm_state, size_t vm
 	}
 	if (err)
 		return err;
-	/* The VM-wide state goes last: the receiver applies the clock just before running. */
+	/* The VM-wide state goes after every vCPU's, in one message. */
 	sevm__buf_reset(&h->out);
-	err = sevm__vm_capture(h->vm_fd, &w);
+	err = h->private_pages ? put_private(h, &w) : 0;
 	if (!err && vmm_state)
 		err = sevm__snap_put(&w, SEVM_SECT_VMM, 0, 0, vmm_state, vmm_len);
+	/* The clock is the last section, so the receiver sets it just before running. */
+	if (!err)
+		err = sevm__vm_capture(h->vm_fd, &w);
 	if (!err)
 		err = sevm__snap_end(&w);
 	return err ? err : send_state(h);
@@ -196,6 +218,28 @@ static int move_context(struct sevm_handoff *h)
 
 static int restore_complete(struct sevm_handoff *h, struct rx *rx);
 
+/* Checked now, so that a bad record fails the switch before GO; kept as bytes. */
+static int take_private(struct sevm_handoff *h, const struct sevm__sect *s)
+{
+	struct sevm_bitmap *b = NULL;
+	int err;
+
+	if (h->has_private)
+		return sevm__fail(-SEVM_ERR_FORMAT, "PRIVATE section repeated");
+	err = sevm_bitmap_deserialize(s->data, s->len, &b);
+	sevm_bitmap_free(b);
+	if (err)
+		return sevm__context(err, "private-page bitmap");
+	h->private_bytes = malloc(s->len ? s->len : 1);
+	if (!h->private_bytes)
+		return sevm__fail(-ENOMEM, "private-page bitmap of %llu bytes",
+				  (unsigned long long)s->len);
+	memcpy(h->private_bytes, s->data, s->len);
+	h->private_len = s->len;
+	h->has_private = true;
+	return 0;
+}
+
 static int take_section(struct sevm_handoff *h, struct rx *rx, const struct sevm__sect *s)
 {
 	int err;
@@ -222,6 +266,8 @@ static int take_section(struct sevm_handoff *h, struct rx *rx, const struct sevm
 		if (rx->nr_restored != h->nr_vcpus)
 			return sevm__fail(-SEVM_ERR_FORMAT, "VM state before every vCPU's");
 		return sevm__vm_restore_section(h->vm_fd, s);
+	case SEVM_SECT_PRIVATE:
+		return take_private(h, s);
 	case SEVM_SECT_VMM:
 		free(h->vmm_state);
 		h->vmm_state = malloc(s->len ? s->len : 1);

@@ -33,6 +33,7 @@ enum sevm__sect_id {
 	SEVM_SECT_VM_CLOCK	= 0x0010, /* struct kvm_clock_data */
 	SEVM_SECT_IRQCHIP	= 0x0011, /* struct kvm_irqchip; instance = chip id */
 	SEVM_SECT_PIT2		= 0x0012, /* struct kvm_pit_state2 */
+	SEVM_SECT_PRIVATE	= 0x0020, /* private-page bitmap (doc/bitmap-format.md); optional */
 	SEVM_SECT_CPUID		= 0x0100, /* struct kvm_cpuid2 + entries */
 	SEVM_SECT_TSC_KHZ	= 0x0101, /* u32 */
 	SEVM_SECT_SREGS2	= 0x0102, /* struct kvm_sregs2 */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A guest whose RAM is a guest_memfd, handed between two processes on real
+ * KVM.  This process is the old VMM: its guest's slot 0 is a guest_memfd
+ * created with SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED and bound with
+ * sevm_gmem_bind().  The guest writes a pattern and keeps summing it; the
+ * new VMM (tests/e2e/gmem-peer) receives the guest_memfd, maps it as its
+ * slot's plain memory (KVM binds a guest_memfd only into the VM that made
+ * it, and KVM_LINK_GUEST_MEMFD is not merged), and checks the sums the
+ * guest reports after the handoff.  The private-page record travels too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sevmigrate.h>
+
+#include "abi/compat.h"
+#include "gmem-guest.h"
+#include "testutil.h"
+
+static const char *peer;
+static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 5000 };
+
+struct old_vmm {
+	int kvm, vm, gmem, vcpu;
+	void *mem;
+	struct kvm_run *run;
+};
+
+static void boot(struct old_vmm *o)
+{
+	struct sevm_gmem_slot slot = { .sz = sizeof(slot), .slot = 0, .size = GMEM_RAM_SIZE };
+	struct kvm_regs regs = { .rip = GMEM_CODE_GPA, .rflags = 2 };
+	struct kvm_sregs sregs;
+
+	o->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	o->vm = ioctl(o->kvm, KVM_CREATE_VM, 0);
+	ck_assert_int_ge(o->vm, 0);
+	o->gmem = sevm_gmem_create(o->vm, GMEM_RAM_SIZE, SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED);
+	ck_assert_msg(o->gmem >= 0, "%s", sevm_last_error());
+	o->mem = mmap(NULL, GMEM_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, o->gmem, 0);
+	ck_assert(o->mem != MAP_FAILED);
+	memcpy((uint8_t *)o->mem + GMEM_CODE_GPA, gmem_guest_code, sizeof(gmem_guest_code));
+	slot.host_addr = o->mem;
+	slot.gmem_fd = o->gmem;
+	ck_assert_msg(sevm_gmem_bind(o->vm, &slot) == 0, "%s", sevm_last_error());
+	o->vcpu = gmem_vcpu_create(o->kvm, o->vm, &o->run);
+	ck_assert_int_ge(o->vcpu, 0);
+	ck_assert_int_eq(ioctl(o->vcpu, KVM_GET_SREGS, &sregs), 0);
+	sregs.cs.base = 0;
+	sregs.cs.selector = 0;
+	sregs.ds = sregs.es = sregs.ss = sregs.cs;
+	sregs.ds.type = sregs.es.type = sregs.ss.type = 3;
+	ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_SREGS, &sregs), 0);
+	ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_REGS, &regs), 0);
+}
+
+/* The guest writes its pattern, then reports the right sum a few times. */
+static void run_here(struct old_vmm *o)
+{
+	uint32_t v;
+
+	ck_assert_int_eq(gmem_run_to_io(o->vcpu, o->run, &v), GMEM_PORT_WRITTEN);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(gmem_run_to_io(o->vcpu, o->run, &v), GMEM_PORT_SUM);
+		ck_assert_uint_eq(v, gmem_pattern_sum());
+	}
+	/* The pattern is in the guest_memfd itself, seen through this VMM's mapping. */
+	ck_assert_uint_eq(((uint16_t *)((uint8_t *)o->mem + GMEM_PATTERN_GPA))[7], 7 ^ 0x5a5a);
+	/* Finish the OUT whose exit was just handled before the state is captured. */
+	ck_assert_int_eq(sevm_vcpu_quiesce(o->vcpu, o->run), 0);
+}
+
+static pid_t spawn(int *sock)
+{
+	int sv[2];
+	pid_t pid;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char fd[16];
+
+		snprintf(fd, sizeof(fd), "%d", dup(sv[1]));
+		execl(peer, peer, fd, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	return pid;
+}
+
+static void shut(struct old_vmm *o)
+{
+	munmap(o->run, (size_t)ioctl(o->kvm, KVM_GET_VCPU_MMAP_SIZE, 0));
+	munmap(o->mem, GMEM_RAM_SIZE);
+	close(o->vcpu);
+	close(o->gmem);
+	close(o->vm);
+	close(o->kvm);
+}
+
+START_TEST(gmem_guest_moves_and_reads_its_pattern)
+{
+	struct sevm_gfn_range map = { .gfn = 0, .npages = GMEM_RAM_SIZE / 4096 };
+	struct sevm_region ram = { .sz = sizeof(ram), .slot = 0, .size = GMEM_RAM_SIZE };
+	int before = tu_count_fds(), sock, err, status;
+	struct sevm_bitmap *priv = NULL;
+	struct sevm_handoff *h;
+	struct old_vmm o;
+	pid_t pid;
+
+	boot(&o);
+	run_here(&o);
+	/* A record to carry: this kernel has no private pages, the record is data. */
+	ck_assert_int_eq(sevm_bitmap_new(&map, 1, &priv), 0);
+	ck_assert_int_eq(sevm_bitmap_set(priv, 100, 10), 0);
+	pid = spawn(&sock);
+	err = sevm_handoff_from_fd(sock, true, &opts, &h);
+	ck_assert_msg(err == 0, "%s", sevm_last_error());
+	ram.fd = o.gmem;
+	ram.host_addr = o.mem;
+	ck_assert_int_eq(sevm_handoff_set_vm(h, o.vm, &o.vcpu, 1), 0);
+	ck_assert_int_eq(sevm_handoff_add_region(h, &ram), 0);
+	ck_assert_int_eq(sevm_handoff_set_private(h, priv), 0);
+	err = sevm_handoff_prepare(h);
+	ck_assert_msg(err == 0, "prepare: %s", sevm_last_error());
+	err = sevm_handoff_switch(h, NULL, 0);
+	ck_assert_msg(err == 0, "switch: %s", sevm_last_error());
+	sevm_handoff_free(h);
+	sevm_bitmap_free(priv);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer status 0x%x", status);
+	shut(&o);
+	ck_assert_int_eq(tu_count_fds(), before);
+}
+END_TEST
+
+/* A guest_memfd whose pages start private cannot travel as mapped memory: said before HELLO. */
+START_TEST(private_gmem_is_refused_at_prepare)
+{
+	struct sevm_region ram = { .sz = sizeof(ram), .slot = 0, .size = GMEM_RAM_SIZE };
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, vcpu, sv[2];
+	struct sevm_handoff *h;
+	struct kvm_run *run;
+
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	ram.fd = sevm_gmem_create(vm, GMEM_RAM_SIZE, SEVM_GMEM_MMAP);
+	ck_assert_int_ge(ram.fd, 0);
+	vcpu = gmem_vcpu_create(kvm, vm, &run);
+	ck_assert_int_ge(vcpu, 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(sevm_handoff_from_fd(sv[0], true, &opts, &h), 0);
+	ck_assert_int_eq(sevm_handoff_set_vm(h, vm, &vcpu, 1), 0);
+	ck_assert_int_eq(sevm_handoff_add_region(h, &ram), 0);
+	ck_assert_int_eq(sevm_handoff_prepare(h), -EOPNOTSUPP);
+	printf("private gmem: %s\n", sevm_last_error());
+	ck_assert_ptr_nonnull(strstr(sevm_last_error(), "SEVM_GMEM_INIT_SHARED"));
+	sevm_handoff_free(h);
+	close(sv[1]);
+	munmap(run, (size_t)ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0));
+	close(vcpu);
+	close(ram.fd);
+	close(vm);
+	close(kvm);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	Suite *s = suite_create("gmem-handoff-e2e");
+	TCase *tc = tcase_create("two processes");
+	int kvm, vm, mask;
+
+	tu_require_kvm();
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s PATH-TO-gmem-peer\n", argv[0]);
+		return 2;
+	}
+	peer = argv[1];
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	mask = vm < 0 ? 0 : ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
+	close(vm);
+	close(kvm);
+	if (mask < 0 || (mask & 3) != 3) {
+		printf("SKIP: KVM_CAP_GUEST_MEMFD_FLAGS is %d: no mappable, shared guest_memfd "
+		       "(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED, Linux 6.18)\n", mask);
+		return TU_SKIP;
+	}
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, gmem_guest_moves_and_reads_its_pattern);
+	tcase_add_test(tc, private_gmem_is_refused_at_prepare);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
