@@ -307,41 +307,59 @@ static int launch_update_vmsa(struct cmd *k)
 	return r;
 }
 
-/* sev_launch_measure(): the length query of §4.7 */
+/*
+ * The length query of §4.7, which sev_launch_measure() and
+ * sev_get_attestation_report() share: a zero length or address asks for the
+ * length; a blob comes back only on success; the length is written back
+ * whatever the firmware said, except when a real buffer was refused.
+ * *write_back says whether the caller copies its struct (with *len) out.
+ */
+static int sized_blob(struct cmd *k, uint64_t uaddr, uint32_t *len, const uint8_t *mnonce,
+		      bool *write_back)
+{
+	uint8_t *blob = NULL;
+	uint32_t dlen = 0;
+	int r;
+
+	*write_back = false;
+	if (*len && uaddr) {
+		if (*len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE)
+			return -EINVAL;
+		blob = calloc(1, *len);
+		if (!blob)
+			return -ENOMEM;
+		dlen = *len;
+	}
+	r = fw_enter(k, k->vm->sev.fd);
+	if (!r)
+		r = fw_leave(k, mnonce ?
+			     sim__fw_attestation(k->sh, k->vm->sev.handle, mnonce, blob, &dlen) :
+			     sim__fw_launch_measure(k->sh, k->vm->sev.handle, blob, &dlen));
+	if (*len && r)
+		goto out;
+	if (*len && blob && sim__copy_to_user(uaddr, blob, *len))
+		r = -EFAULT;
+	*len = dlen;
+	*write_back = true;
+out:
+	free(blob);
+	return r;
+}
+
+/* sev_launch_measure() */
 static int launch_measure(struct cmd *k)
 {
 	struct sevm_abi_sev_launch_measure p;
-	uint8_t *blob = NULL;
-	uint32_t dlen = 0;
+	bool write_back;
 	int r;
 
 	if (!sim__sev_guest(k->vm))
 		return -ENOTTY;
 	if (sim__copy_from_user(&p, k->c->data, sizeof(p)))
 		return -EFAULT;
-	if (p.len && p.uaddr) {
-		if (p.len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE)
-			return -EINVAL;
-		blob = calloc(1, p.len);
-		if (!blob)
-			return -ENOMEM;
-		dlen = p.len;
-	}
-	r = fw_enter(k, k->vm->sev.fd);
-	if (!r)
-		r = fw_leave(k, sim__fw_launch_measure(k->sh, k->vm->sev.handle, blob, &dlen));
-	/* the query: the length is written back whatever the firmware said */
-	if (p.len) {
-		if (r)
-			goto out;
-		if (blob && sim__copy_to_user(p.uaddr, blob, p.len))
-			r = -EFAULT;
-	}
-	p.len = dlen;
-	if (sim__copy_to_user(k->c->data, &p, sizeof(p)))
+	r = sized_blob(k, p.uaddr, &p.len, NULL, &write_back);
+	if (write_back && sim__copy_to_user(k->c->data, &p, sizeof(p)))
 		r = -EFAULT;
-out:
-	free(blob);
 	return r;
 }
 
@@ -516,41 +534,20 @@ static int dbg_crypt(struct cmd *k, bool dec)
 	return r;
 }
 
-/* sev_get_attestation_report(): the length protocol of §4.12 */
+/* sev_get_attestation_report(): the length protocol of §4.12, as §4.7's */
 static int attestation_report(struct cmd *k)
 {
 	struct sevm_abi_sev_attestation_report p;
-	uint8_t *blob = NULL, mnonce[16] = { 0 };
-	uint32_t dlen = 0;
+	bool write_back;
 	int r;
 
 	if (!sim__sev_guest(k->vm))
 		return -ENOTTY;
 	if (sim__copy_from_user(&p, k->c->data, sizeof(p)))
 		return -EFAULT;
-	if (p.len && p.uaddr) {
-		if (p.len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE)
-			return -EINVAL;
-		blob = calloc(1, p.len);
-		if (!blob)
-			return -ENOMEM;
-		dlen = p.len;
-		memcpy(mnonce, p.mnonce, sizeof(mnonce));
-	}
-	r = fw_enter(k, k->vm->sev.fd);
-	if (!r)
-		r = fw_leave(k, sim__fw_attestation(k->sh, k->vm->sev.handle, mnonce, blob, &dlen));
-	if (p.len) {
-		if (r)
-			goto out;
-		if (blob && sim__copy_to_user(p.uaddr, blob, p.len))
-			r = -EFAULT;
-	}
-	p.len = dlen;
-	if (sim__copy_to_user(k->c->data, &p, sizeof(p)))
+	r = sized_blob(k, p.uaddr, &p.len, p.mnonce, &write_back);
+	if (write_back && sim__copy_to_user(k->c->data, &p, sizeof(p)))
 		r = -EFAULT;
-out:
-	free(blob);
 	return r;
 }
 

@@ -12,6 +12,7 @@
 
 #include "../core/crc32c.h"
 #include "../core/error.h"
+#include "../core/le.h"
 #include "bitmap.h"
 
 #define MAGIC		"SEVMBMP1"
@@ -20,28 +21,6 @@
 #define RANGE_LEN	16u
 #define RUN_LEN		5u	/* u8 state, u32 count */
 #define CRC_LEN		4u
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static unsigned int state_of(uint32_t e)
 {
@@ -70,7 +49,7 @@ static uint64_t for_each_run(const struct sevm_bitmap *b, uint8_t *out, uint64_t
 			n++;
 		if (out) {
 			out[RUN_LEN * runs] = (uint8_t)st;
-			put32(out + RUN_LEN * runs + 1, (uint32_t)n);
+			sevm__put32(out + RUN_LEN * runs + 1, (uint32_t)n);
 		}
 		runs++;
 		g += n;
@@ -101,12 +80,12 @@ ssize_t sevm_bitmap_serialize(const struct sevm_bitmap *b, void *buf, size_t len
 		return sevm__fail(-ENOSPC, "bitmap serialize: %zu bytes, %" PRIu64 " needed",
 				  len, size);
 	memcpy(p, MAGIC, 8);
-	put32(p + 8, VERSION);
-	put32(p + 12, b->nr);
+	sevm__put32(p + 8, VERSION);
+	sevm__put32(p + 12, b->nr);
 	p += HDR_LEN;
 	for (unsigned int i = 0; i < b->nr; i++, p += RANGE_LEN) {
-		put64(p, b->ranges[i].gfn);
-		put64(p + 8, b->ranges[i].npages);
+		sevm__put64(p, b->ranges[i].gfn);
+		sevm__put64(p + 8, b->ranges[i].npages);
 	}
 	for_each_run(b, p, &runs);
 	p += runs * RUN_LEN;
@@ -120,10 +99,10 @@ ssize_t sevm_bitmap_serialize(const struct sevm_bitmap *b, void *buf, size_t len
 			if (e < BM_MIXED)
 				continue;
 			for (uint64_t k = 0; k < nw; k++, p += 8)
-				put64(p, bm_block(b, e)[k]);
+				sevm__put64(p, bm_block(b, e)[k]);
 		}
 	}
-	put32(p, sevm__crc32c(0, buf, size - CRC_LEN));
+	sevm__put32(p, sevm__crc32c(0, buf, size - CRC_LEN));
 	return (ssize_t)size;
 }
 
@@ -149,7 +128,7 @@ static int parse_ranges(struct parse *ps, uint64_t *chunks)
 	*chunks = 0;
 	for (unsigned int i = 0; i < ps->nr; i++) {
 		const uint8_t *q = ps->p + HDR_LEN + (uint64_t)i * RANGE_LEN;
-		uint64_t g = get64(q), n = get64(q + 8);
+		uint64_t g = sevm__get64(q), n = sevm__get64(q + 8);
 
 		if (n == 0 || n > BM_GFN_LIMIT || g > BM_GFN_LIMIT - n || g < prev_end)
 			return BAD("range %u (gfn %#" PRIx64 ", %" PRIu64 " pages) is empty, "
@@ -175,7 +154,7 @@ static int parse_runs(struct parse *ps, uint64_t chunks)
 		if (ps->len - at < RUN_LEN)
 			return BAD("chunk states end at chunk %" PRIu64 " of %" PRIu64, g, chunks);
 		st = ps->p[at];
-		n = get32(ps->p + at + 1);
+		n = sevm__get32(ps->p + at + 1);
 		at += RUN_LEN;
 		ps->nruns++;
 		if (st > BM_MIXED || n == 0 || n > chunks - g)
@@ -222,7 +201,7 @@ static int fill(struct sevm_bitmap *b, const struct parse *ps)
 
 	for (uint64_t i = 0; i < ps->nruns; i++) {
 		unsigned int st = runs[i * RUN_LEN];
-		uint64_t n = get32(runs + i * RUN_LEN + 1);
+		uint64_t n = sevm__get32(runs + i * RUN_LEN + 1);
 
 		for (uint64_t end = g + n; g < end; g++)
 			b->chunk[g] = st;
@@ -241,7 +220,7 @@ static int fill(struct sevm_bitmap *b, const struct parse *ps)
 			w = bm_block(b, *e);
 			memset(w, 0, BM_BLOCK_BYTES);
 			for (uint64_t k = 0; k < nw; k++, blk += 8)
-				w[k] = get64(blk);
+				w[k] = sevm__get64(blk);
 			if ((len % 64 && w[nw - 1] >> (len % 64)) || sevm__bm_classify(w, len) != BM_MIXED)
 				return BAD("block of gfn %#" PRIx64 " has bits past the range, "
 					   "or is all clear or all set",
@@ -266,12 +245,12 @@ int sevm_bitmap_deserialize(const void *buf, size_t len, struct sevm_bitmap **ou
 		return BAD("not a bitmap (%zu bytes, magic %s)", len,
 			   len >= 8 && !memcmp(buf, MAGIC, 8) ? "right" : "wrong");
 	ps.len = len - CRC_LEN;
-	if (sevm__crc32c(0, buf, ps.len) != get32(ps.p + ps.len))
+	if (sevm__crc32c(0, buf, ps.len) != sevm__get32(ps.p + ps.len))
 		return sevm__fail(-SEVM_ERR_CHECKSUM, "bitmap deserialize: CRC32C mismatch");
-	if (get32(ps.p + 8) != VERSION)
+	if (sevm__get32(ps.p + 8) != VERSION)
 		return sevm__fail(-SEVM_ERR_VERSION, "bitmap deserialize: version %u, not %u",
-				  get32(ps.p + 8), VERSION);
-	ps.nr = get32(ps.p + 12);
+				  sevm__get32(ps.p + 8), VERSION);
+	ps.nr = sevm__get32(ps.p + 12);
 	if (ps.nr == 0 || ps.nr > (ps.len - HDR_LEN) / RANGE_LEN)
 		return BAD("%u ranges in %zu bytes", ps.nr, len);
 	ps.runs_at = HDR_LEN + (uint64_t)ps.nr * RANGE_LEN;

@@ -11,6 +11,7 @@
 
 #include "../core/crc32c.h"
 #include "../core/error.h"
+#include "../core/le.h"
 #include "format.h"
 
 /* File header offsets. */
@@ -38,39 +39,6 @@ _Static_assert(sizeof(struct sevm__sect_guest) == 24, "GUEST payload is 24 bytes
 _Static_assert(SEVM_SNAP_HEADER_LEN % 8 == 0 && SEVM_SNAP_SECT_HDR_LEN % 8 == 0,
 	       "headers keep sections 8-byte aligned");
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /* Zero bytes that follow a payload of len bytes. */
 static size_t pad_of(uint64_t len)
 {
@@ -83,7 +51,7 @@ static uint32_t sect_crc(const uint8_t *hdr, const void *payload, size_t len)
 	uint8_t h[SEVM_SNAP_SECT_HDR_LEN];
 
 	memcpy(h, hdr, sizeof(h));
-	put32(h + SH_CRC, 0);
+	sevm__put32(h + SH_CRC, 0);
 	return sevm__crc32c(sevm__crc32c(0, h, sizeof(h)), payload, len);
 }
 
@@ -106,12 +74,12 @@ int sevm__snap_begin(struct sevm__snap_writer *w, struct sevm__buf *buf)
 	if (!h)
 		return sevm__fail(-ENOMEM, "snapshot header");
 	memcpy(h + FH_MAGIC, SEVM_SNAP_MAGIC, 8);
-	put16(h + FH_MAJOR, SEVM_SNAP_MAJOR);
-	put16(h + FH_MINOR, SEVM_SNAP_MINOR);
-	put32(h + FH_HEADER_LEN, SEVM_SNAP_HEADER_LEN);
-	put32(h + FH_FLAGS, 0);
-	put32(h + FH_RESERVED0, 0);
-	put64(h + FH_RESERVED1, 0);
+	sevm__put16(h + FH_MAJOR, SEVM_SNAP_MAJOR);
+	sevm__put16(h + FH_MINOR, SEVM_SNAP_MINOR);
+	sevm__put32(h + FH_HEADER_LEN, SEVM_SNAP_HEADER_LEN);
+	sevm__put32(h + FH_FLAGS, 0);
+	sevm__put32(h + FH_RESERVED0, 0);
+	sevm__put64(h + FH_RESERVED1, 0);
 	return 0;
 }
 
@@ -145,12 +113,12 @@ void *sevm__snap_open(struct sevm__snap_writer *w, uint32_t id, uint16_t flags,
 			   id, instance, (unsigned long long)len);
 		return NULL;
 	}
-	put32(h + SH_ID, id);
-	put16(h + SH_FLAGS, flags);
-	put16(h + SH_RESERVED, 0);
-	put32(h + SH_INSTANCE, instance);
-	put32(h + SH_CRC, 0);
-	put64(h + SH_LENGTH, len);
+	sevm__put32(h + SH_ID, id);
+	sevm__put16(h + SH_FLAGS, flags);
+	sevm__put16(h + SH_RESERVED, 0);
+	sevm__put32(h + SH_INSTANCE, instance);
+	sevm__put32(h + SH_CRC, 0);
+	sevm__put64(h + SH_LENGTH, len);
 	memset(h + SEVM_SNAP_SECT_HDR_LEN + len, 0, pad);
 	w->open_at = at;
 	return h + SEVM_SNAP_SECT_HDR_LEN;
@@ -163,10 +131,10 @@ void sevm__snap_close(struct sevm__snap_writer *w)
 
 	assert(w->open_at != NOT_OPEN);
 	h = w->buf->data + w->open_at;
-	len = get64(h + SH_LENGTH);
-	put32(h + SH_CRC, sect_crc(h, h + SEVM_SNAP_SECT_HDR_LEN, len));
+	len = sevm__get64(h + SH_LENGTH);
+	sevm__put32(h + SH_CRC, sect_crc(h, h + SEVM_SNAP_SECT_HDR_LEN, len));
 	/* END counts what came before it, not itself. */
-	if (get32(h + SH_ID) != SEVM_SECT_END) {
+	if (sevm__get32(h + SH_ID) != SEVM_SECT_END) {
 		w->nr_sections++;
 		w->payload_bytes += len;
 	}
@@ -194,9 +162,9 @@ int sevm__snap_end(struct sevm__snap_writer *w)
 {
 	uint8_t e[END_LEN];
 
-	put32(e + offsetof(struct sevm__sect_end, nr_sections), w->nr_sections);
-	put32(e + offsetof(struct sevm__sect_end, reserved), 0);
-	put64(e + offsetof(struct sevm__sect_end, payload_bytes), w->payload_bytes);
+	sevm__put32(e + offsetof(struct sevm__sect_end, nr_sections), w->nr_sections);
+	sevm__put32(e + offsetof(struct sevm__sect_end, reserved), 0);
+	sevm__put64(e + offsetof(struct sevm__sect_end, payload_bytes), w->payload_bytes);
 	return sevm__snap_put(w, SEVM_SECT_END, SEVM_SNAP_MANDATORY, 0, e, sizeof(e));
 }
 
@@ -214,21 +182,21 @@ int sevm__snap_reader_init(struct sevm__snap_reader *r, const void *p, size_t le
 	if (memcmp(h + FH_MAGIC, SEVM_SNAP_MAGIC, 8))
 		return sevm__fail(-SEVM_ERR_FORMAT, "not a snapshot: bad magic");
 	/* Before anything else a newer major version may have redefined. */
-	if (get16(h + FH_MAJOR) != SEVM_SNAP_MAJOR)
+	if (sevm__get16(h + FH_MAJOR) != SEVM_SNAP_MAJOR)
 		return sevm__fail(-SEVM_ERR_VERSION, "snapshot format version %u.%u, "
-				  "this library reads %u.x", get16(h + FH_MAJOR),
-				  get16(h + FH_MINOR), SEVM_SNAP_MAJOR);
-	header_len = get32(h + FH_HEADER_LEN);
+				  "this library reads %u.x", sevm__get16(h + FH_MAJOR),
+				  sevm__get16(h + FH_MINOR), SEVM_SNAP_MAJOR);
+	header_len = sevm__get32(h + FH_HEADER_LEN);
 	if (header_len < SEVM_SNAP_HEADER_LEN || header_len % 8)
 		return sevm__fail(-SEVM_ERR_FORMAT, "snapshot header_len %u: not a multiple "
 				  "of 8 of at least %u", header_len, SEVM_SNAP_HEADER_LEN);
 	if (header_len > len)
 		return sevm__fail(-SEVM_ERR_FORMAT, "snapshot header_len %u: truncated, "
 				  "input is %zu bytes", header_len, len);
-	flags = get32(h + FH_FLAGS);
+	flags = sevm__get32(h + FH_FLAGS);
 	if (flags)
 		return sevm__fail(-SEVM_ERR_FORMAT, "snapshot header: unknown flags 0x%x", flags);
-	if (get32(h + FH_RESERVED0) || get64(h + FH_RESERVED1))
+	if (sevm__get32(h + FH_RESERVED0) || sevm__get64(h + FH_RESERVED1))
 		return sevm__fail(-SEVM_ERR_FORMAT, "snapshot header: reserved field not zero");
 	r->off = header_len;
 	return 0;
@@ -260,10 +228,10 @@ static int check_end(const struct sevm__snap_reader *r, const struct sevm__sect 
 	if (s->len != END_LEN)
 		return SECT_FAIL(-SEVM_ERR_FORMAT, s, off, "END payload is %llu bytes, not %u",
 				 (unsigned long long)s->len, END_LEN);
-	if (s->instance || get32(e + offsetof(struct sevm__sect_end, reserved)))
+	if (s->instance || sevm__get32(e + offsetof(struct sevm__sect_end, reserved)))
 		return SECT_FAIL(-SEVM_ERR_FORMAT, s, off, "END instance or reserved not zero");
-	nr = get32(e + offsetof(struct sevm__sect_end, nr_sections));
-	bytes = get64(e + offsetof(struct sevm__sect_end, payload_bytes));
+	nr = sevm__get32(e + offsetof(struct sevm__sect_end, nr_sections));
+	bytes = sevm__get64(e + offsetof(struct sevm__sect_end, payload_bytes));
 	if (nr != r->nr_sections || bytes != r->payload_bytes)
 		return SECT_FAIL(-SEVM_ERR_FORMAT, s, off, "END counts %u sections of %llu "
 				 "bytes, the reader saw %u of %llu", nr, (unsigned long long)bytes,
@@ -288,14 +256,14 @@ int sevm__snap_next(struct sevm__snap_reader *r, struct sevm__sect *s)
 		return sevm__fail(-SEVM_ERR_FORMAT, "section header at offset %zu truncated: "
 				  "%zu of %u bytes", off, left, SEVM_SNAP_SECT_HDR_LEN);
 	h = r->p + off;
-	cur.id = get32(h + SH_ID);
-	cur.flags = get16(h + SH_FLAGS);
-	cur.instance = get32(h + SH_INSTANCE);
-	cur.len = get64(h + SH_LENGTH);
+	cur.id = sevm__get32(h + SH_ID);
+	cur.flags = sevm__get16(h + SH_FLAGS);
+	cur.instance = sevm__get32(h + SH_INSTANCE);
+	cur.len = sevm__get64(h + SH_LENGTH);
 	cur.data = h + SEVM_SNAP_SECT_HDR_LEN;
-	if (get16(h + SH_RESERVED))
+	if (sevm__get16(h + SH_RESERVED))
 		return SECT_FAIL(-SEVM_ERR_FORMAT, &cur, off, "reserved field is 0x%x",
-				 get16(h + SH_RESERVED));
+				 sevm__get16(h + SH_RESERVED));
 	if (cur.flags & ~SEVM_SNAP_MANDATORY)
 		return SECT_FAIL(-SEVM_ERR_FORMAT, &cur, off, "unknown flags 0x%x", cur.flags);
 	/* First, so that len + pad below cannot wrap. */
@@ -311,9 +279,9 @@ int sevm__snap_next(struct sevm__snap_reader *r, struct sevm__sect *s)
 		if (h[SEVM_SNAP_SECT_HDR_LEN + cur.len + i])
 			return SECT_FAIL(-SEVM_ERR_FORMAT, &cur, off, "padding not zero");
 	crc = sect_crc(h, cur.data, cur.len);
-	if (crc != get32(h + SH_CRC))
+	if (crc != sevm__get32(h + SH_CRC))
 		return SECT_FAIL(-SEVM_ERR_CHECKSUM, &cur, off, "CRC32C is 0x%08x, header "
-				 "says 0x%08x", crc, get32(h + SH_CRC));
+				 "says 0x%08x", crc, sevm__get32(h + SH_CRC));
 	if (cur.id == SEVM_SECT_END) {
 		err = check_end(r, &cur, off);
 		if (err)
