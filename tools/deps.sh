@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install, as root on Debian 12, the packages the build and tests need, only
-# when some are missing.  Sourced by tools/test and tools/demo.
+# when some are missing.  Run by tools/test and tools/demo.
 set -eu
 need="gcc meson ninja-build pkg-config check libcap-dev libssl-dev binutils"
 case "${1:-}" in
