@@ -84,6 +84,18 @@ struct sevm_handoff {
 	bool has_private;
 };
 
+/* Options checked before a connection is spent on them; *out is NULL on failure. */
+int sevm__handoff_check_args(const struct sevm_handoff_opts *opts, struct sevm_handoff **out,
+			     const char *fn);
+/* The caller's options, an older caller's missing fields as zero, defaults filled in. */
+struct sevm_handoff_opts sevm__handoff_opts(const struct sevm_handoff_opts *opts);
+
+/* HELLO and PREPARED (hello.c): read and checked, or built and sent. */
+int sevm__hello_read(struct sevm_handoff *h);
+int sevm__hello_send(struct sevm_handoff *h);
+int sevm__prepared_take(struct sevm_handoff *h);
+int sevm__prepared_send(struct sevm_handoff *h);
+
 /* Wait for a message of `type`; the peer's ABORT comes back as its error. */
 int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type);
 
