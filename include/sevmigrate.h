@@ -617,6 +617,46 @@ int sevm_gmem_link(int vm_fd, int gmem_fd);
 int sevm_memory_attributes_set(int vm_fd, uint64_t gpa, uint64_t size, uint64_t attributes,
 			       struct sevm_bitmap *record);
 
+/* ---- SEV certificates ------------------------------------------------------ */
+
+/* Which certificate: the SEV format (PDH, PEK, OCA, CEK) or AMD's (ARK, ASK). */
+enum sevm_cert_usage {
+	SEVM_CERT_ARK = 0x0000, SEVM_CERT_ASK = 0x0013, SEVM_CERT_OCA = 0x1001,
+	SEVM_CERT_PEK = 0x1002, SEVM_CERT_PDH = 0x1003, SEVM_CERT_CEK = 0x1004,
+};
+
+struct sevm_cert_info {
+	size_t sz;
+	uint32_t usage;		/* enum sevm_cert_usage */
+	uint32_t algo;		/* the key's algorithm code (SEV API, e.g. 0x002 ECDSA_SHA256) */
+	uint32_t len;		/* bytes the certificate takes (2084 for the SEV format) */
+	uint32_t key_bits;	/* 384 for P-384, 2048/4096 for RSA */
+	uint8_t api_major, api_minor;	/* SEV format: the firmware that made it */
+	uint8_t key_id[16];		/* AMD format: KEY_ID; zero otherwise */
+	uint8_t certifying_id[16];	/* AMD format: CERTIFYING_ID; zero otherwise */
+};
+
+/* Parse one certificate of either format from cert[0..len): -SEVM_ERR_FORMAT with the field named. */
+int sevm_cert_parse(const void *cert, size_t len, struct sevm_cert_info *info);
+
+/*
+ * Whether `cert` carries a valid signature by `signer` (the slot is chosen by
+ * the signer's usage and algorithm, as the firmware does): 0, or
+ * -SEVM_ERR_FORMAT (not a certificate, no slot for this signer) or
+ * -EKEYREJECTED (the signature does not verify).
+ */
+int sevm_cert_verify(const void *cert, size_t cert_len, const void *signer, size_t signer_len);
+
+/* A platform's chain: PDH <- PEK <- OCA and CEK <- ASK <- ARK (any may be NULL to skip that link). */
+struct sevm_cert_chain {
+	size_t sz;
+	const void *pdh, *pek, *oca, *cek, *ask, *ark;
+	size_t pdh_len, pek_len, oca_len, cek_len, ask_len, ark_len;
+};
+
+/* Verify every link present, in order from the root; the message names the first that fails. */
+int sevm_cert_chain_verify(const struct sevm_cert_chain *chain);
+
 #ifdef __cplusplus
 }
 #endif
