@@ -16,6 +16,7 @@
 #include <sevmigrate.h>
 #include "core/buf.h"
 #include "fuzz.h"
+#include "stream/format.h"
 #include "handoff/handoff.h"
 
 static const char *top;
@@ -217,6 +218,70 @@ static void bitmap_seeds(void)
 	bitmap_seed("mostly-set", two, 2, most, 2);
 }
 
+/* ---- Migration streams --------------------------------------------------- */
+
+/* The map fuzz-stream.c reads against: { 0, 64 }, { 256, 512 }. */
+static void stream_seeds(void)
+{
+	struct sevm__buf b = { 0 };
+	struct sevm__stream_writer w;
+	uint8_t pdh[2084] = { 1 }, session[128] = { 2 }, pkt[52] = { 3 };
+	void *p;
+
+	FUZZ_CHECK(sevm__stream_begin(&w, &b, 0, 0) == 0);
+	p = sevm__stream_open_shared(&w, 2, 2);
+	FUZZ_CHECK(p);
+	memset(p, 0xab, 2 * 4096);
+	sevm__stream_close(&w);
+	FUZZ_CHECK(sevm__stream_put_iteration(&w) == 0);
+	p = sevm__stream_open_shared(&w, 300, 1);
+	FUZZ_CHECK(p);
+	memset(p, 0xcd, 4096);
+	sevm__stream_close(&w);
+	FUZZ_CHECK(sevm__stream_end(&w) == 0);
+	put_seed("stream", "plain", 0, true, b.data, b.len);
+
+	sevm__buf_reset(&b);
+	FUZZ_CHECK(sevm__stream_begin(&w, &b, 0x4, SEVM_STREAM_F_SEV | SEVM_STREAM_F_SEV_ES) == 0);
+	FUZZ_CHECK(sevm__stream_put_session(&w, pdh, session) == 0);
+	p = sevm__stream_open_private(&w, 10, 1);
+	FUZZ_CHECK(p);
+	memcpy(p, pkt, sizeof(pkt));
+	memset((uint8_t *)p + sizeof(pkt), 0x5a, 4096);
+	sevm__stream_close(&w);
+	FUZZ_CHECK(sevm__stream_end(&w) == 0);
+	put_seed("stream", "sev-es", 0, true, b.data, b.len);
+	put_seed("stream", "sev-es-bytewise", 1, true, b.data, b.len);
+	sevm__buf_free(&b);
+}
+
+/* ---- Certificates: synthetic only (AMD's real ones stay in shared/) -------- */
+
+static void cert_seeds(void)
+{
+	uint8_t pdh[2084] = { 0 }, amd[64 + 3 * 256] = { 0 };	/* header, exponent, modulus, signature */
+
+	/* SEV format: version 1, API 0.22, a PDH (0x1003) with an ECDH P-384 key (0x003, curve 2). */
+	sevm__put32(pdh + 0x000, 1);
+	pdh[0x004] = 0;
+	pdh[0x005] = 22;
+	sevm__put32(pdh + 0x008, 0x1003);
+	sevm__put32(pdh + 0x00c, 0x003);
+	sevm__put32(pdh + 0x010, 2);
+	sevm__put32(pdh + 0x414, 0x1002);	/* SIG1: by a PEK, ECDSA_SHA256 */
+	sevm__put32(pdh + 0x418, 0x002);
+	sevm__put32(pdh + 0x61c, 0x1000);	/* SIG2: empty */
+	put_seed("cert", "pdh-shape", 128, true, pdh, sizeof(pdh));
+	/* AMD format: version 1, an ASK (0x13), 2048-bit exponent and modulus. */
+	sevm__put32(amd + 0x00, 1);
+	sevm__put32(amd + 0x24, 0x13);
+	sevm__put32(amd + 0x38, 2048);
+	sevm__put32(amd + 0x3c, 2048);
+	amd[0x40] = 1;			/* exponent 65537, little-endian */
+	amd[0x42] = 1;
+	put_seed("cert", "ask-shape", 200, true, amd, sizeof(amd));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -227,5 +292,7 @@ int main(int argc, char **argv)
 	snapshot_seeds();
 	hello_seeds();
 	bitmap_seeds();
+	stream_seeds();
+	cert_seeds();
 	return 0;
 }
