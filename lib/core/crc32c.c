@@ -541,3 +541,14 @@ uint32_t sevm__crc32c(uint32_t crc, const void *p, size_t len)
 }
 
 #endif
+
+uint32_t sevm__crc32c_record(const uint8_t *hdr, size_t hdr_len, size_t crc_off,
+			     const void *payload, size_t len)
+{
+	static const uint8_t zero[4];
+	uint32_t crc = sevm__crc32c(0, hdr, crc_off);
+
+	crc = sevm__crc32c(crc, zero, sizeof(zero));
+	crc = sevm__crc32c(crc, hdr + crc_off + sizeof(zero), hdr_len - crc_off - sizeof(zero));
+	return sevm__crc32c(crc, payload, len);
+}

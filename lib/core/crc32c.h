@@ -21,4 +21,11 @@ uint32_t sevm__crc32c(uint32_t crc, const void *p, size_t len);
 /* The portable table-driven path, the same function; for tests to compare. */
 uint32_t sevm__crc32c_sw(uint32_t crc, const void *p, size_t len);
 
+/*
+ * CRC32C of a record of the library's formats: its hdr_len-byte header with
+ * the 4-byte crc field at crc_off read as zero, then len payload bytes.
+ */
+uint32_t sevm__crc32c_record(const uint8_t *hdr, size_t hdr_len, size_t crc_off,
+			     const void *payload, size_t len);
+
 #endif

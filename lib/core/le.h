@@ -7,6 +7,7 @@
 #ifndef SEVM_CORE_LE_H
 #define SEVM_CORE_LE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 static inline void sevm__put16(uint8_t *p, uint16_t v)
@@ -40,6 +41,12 @@ static inline uint32_t sevm__get32(const uint8_t *p)
 static inline uint64_t sevm__get64(const uint8_t *p)
 {
 	return (uint64_t)sevm__get32(p) | (uint64_t)sevm__get32(p + 4) << 32;
+}
+
+/* Zero bytes that pad a payload of len bytes to the next multiple of 8. */
+static inline size_t sevm__pad8(uint64_t len)
+{
+	return (size_t)(-len & 7);
 }
 
 #endif

@@ -39,20 +39,10 @@ _Static_assert(sizeof(struct sevm__sect_guest) == 24, "GUEST payload is 24 bytes
 _Static_assert(SEVM_SNAP_HEADER_LEN % 8 == 0 && SEVM_SNAP_SECT_HDR_LEN % 8 == 0,
 	       "headers keep sections 8-byte aligned");
 
-/* Zero bytes that follow a payload of len bytes. */
-static size_t pad_of(uint64_t len)
-{
-	return (size_t)(-len & 7);
-}
-
 /* The section's CRC: its header with the crc field as zero, then the payload. */
 static uint32_t sect_crc(const uint8_t *hdr, const void *payload, size_t len)
 {
-	uint8_t h[SEVM_SNAP_SECT_HDR_LEN];
-
-	memcpy(h, hdr, sizeof(h));
-	sevm__put32(h + SH_CRC, 0);
-	return sevm__crc32c(sevm__crc32c(0, h, sizeof(h)), payload, len);
+	return sevm__crc32c_record(hdr, SEVM_SNAP_SECT_HDR_LEN, SH_CRC, payload, len);
 }
 
 /* ---- Writer ------------------------------------------------------------- */
@@ -101,7 +91,7 @@ static int check_new_section(uint32_t id, uint16_t flags, uint32_t instance, uin
 void *sevm__snap_open(struct sevm__snap_writer *w, uint32_t id, uint16_t flags,
 		      uint32_t instance, uint64_t len)
 {
-	size_t pad = pad_of(len), at = w->buf->len;
+	size_t pad = sevm__pad8(len), at = w->buf->len;
 	uint8_t *h;
 
 	assert(w->open_at == NOT_OPEN);
@@ -271,7 +261,7 @@ int sevm__snap_next(struct sevm__snap_reader *r, struct sevm__sect *s)
 		return SECT_FAIL(-SEVM_ERR_FORMAT, &cur, off, "claims %llu bytes, limit %u",
 				 (unsigned long long)cur.len, SEVM_SNAP_MAX_SECTION);
 	left -= SEVM_SNAP_SECT_HDR_LEN;
-	pad = pad_of(cur.len);
+	pad = sevm__pad8(cur.len);
 	if (cur.len + pad > left)
 		return SECT_FAIL(-SEVM_ERR_FORMAT, &cur, off, "truncated: %llu payload and "
 				 "%zu padding bytes, %zu left", (unsigned long long)cur.len, pad, left);

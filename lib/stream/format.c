@@ -64,29 +64,16 @@ _Static_assert(SEVM_STREAM_MAX_LEN % 8 == 0, "the bound includes the padding");
 _Static_assert(SEVM_STREAM_PKT_HDR_LEN + SEVM_STREAM_MAX_PAGES * SEVM_STREAM_PAGE
 	       <= SEVM_STREAM_MAX_LEN, "a full PRIVATE record fits the bound");
 
-static size_t pad_of(uint64_t len)
-{
-	return (size_t)(-len & 7);
-}
-
 /* A record's CRC: its header with the crc field as zero, then the payload. */
 static uint32_t rec_crc(const uint8_t *hdr, const void *payload, size_t len)
 {
-	uint8_t h[SEVM_STREAM_REC_HDR_LEN];
-
-	memcpy(h, hdr, sizeof(h));
-	sevm__put32(h + RH_CRC, 0);
-	return sevm__crc32c(sevm__crc32c(0, h, sizeof(h)), payload, len);
+	return sevm__crc32c_record(hdr, SEVM_STREAM_REC_HDR_LEN, RH_CRC, payload, len);
 }
 
 /* The stream header's CRC: header_len bytes with the crc field as zero. */
 static uint32_t header_crc(const uint8_t *h, size_t header_len)
 {
-	static const uint8_t zero[4];
-	uint32_t crc = sevm__crc32c(0, h, SH_CRC);
-
-	crc = sevm__crc32c(crc, zero, 4);
-	return sevm__crc32c(crc, h + SH_CRC + 4, header_len - SH_CRC - 4);
+	return sevm__crc32c_record(h, header_len, SH_CRC, NULL, 0);
 }
 
 const char *sevm__stream_type_name(uint16_t type)
@@ -288,7 +275,7 @@ static void *open_rec(struct sevm__stream_writer *w, uint16_t type, uint16_t fla
 {
 	struct sevm__stream_rec h = { .type = type, .flags = flags, .len = len, .arg = arg,
 				      .count = count, .offset = w->buf->len };
-	size_t pad = pad_of(len), at = w->buf->len;
+	size_t pad = sevm__pad8(len), at = w->buf->len;
 	uint8_t *p;
 
 	assert(w->open_at == NOT_OPEN);
@@ -730,7 +717,7 @@ static int read_record(struct sevm__stream_reader *r, const uint8_t **p, size_t 
 		rc = check_context(r, &h);
 	if (rc)
 		return rc;
-	total = SEVM_STREAM_REC_HDR_LEN + (size_t)h.len + pad_of(h.len);
+	total = SEVM_STREAM_REC_HDR_LEN + (size_t)h.len + sevm__pad8(h.len);
 	rc = gather(r, p, n, total, &u);
 	if (rc <= 0)
 		return rc;

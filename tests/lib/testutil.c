@@ -52,6 +52,27 @@ int tu_count_fds(void)
 	return n - 1; /* the directory's own fd */
 }
 
+static uint64_t rng_state = 1;
+
+void tu_rng_seed(uint64_t seed)
+{
+	rng_state = seed ? seed : 1;
+}
+
+uint64_t tu_rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+void tu_rng_fill(void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		((uint8_t *)p)[i] = (uint8_t)tu_rng();
+}
+
 int tu_send_fd(int sock, int fd)
 {
 	char c = 'v', ctl[CMSG_SPACE(sizeof(int))] = { 0 };

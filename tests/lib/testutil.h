@@ -5,6 +5,8 @@
 
 #include <check.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Meson counts this exit status as a skipped test. */
 #define TU_SKIP 77
@@ -17,6 +19,11 @@ int tu_run(Suite *s);
 
 /* Number of open fds of this process (/proc/self/fd), for leak checks. */
 int tu_count_fds(void);
+
+/* Deterministic pseudo-random numbers (xorshift64*), so a failure reproduces. */
+void tu_rng_seed(uint64_t seed);
+uint64_t tu_rng(void);
+void tu_rng_fill(void *p, size_t n);
 
 /* Pass one fd over a UNIX socket (SCM_RIGHTS) with one byte: 0 / -1, fd / -1. */
 int tu_send_fd(int sock, int fd);

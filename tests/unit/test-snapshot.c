@@ -14,51 +14,18 @@
 #include "core/buf.h"
 #include "core/crc32c.h"
 #include "snapshot/format.h"
+#include "core/le.h"
 #include "testutil.h"
 
 #define has_msg(s) (strstr(sevm_last_error(), (s)) != NULL)
-
-/* Deterministic, so a failure reproduces (xorshift64*). */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void rng_fill(void *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		((uint8_t *)p)[i] = (uint8_t)rng();
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* Reseal the section at off after a forged edit, over len payload bytes. */
 static void fix_crc(uint8_t *p, size_t off, size_t len)
 {
 	uint8_t *h = p + off;
 
-	put32(h + 12, 0);
-	put32(h + 12, sevm__crc32c(sevm__crc32c(0, h, 24), h + 24, len));
+	sevm__put32(h + 12, 0);
+	sevm__put32(h + 12, sevm__crc32c(sevm__crc32c(0, h, 24), h + 24, len));
 }
 
 /*
@@ -125,8 +92,8 @@ START_TEST(crc_chains)
 	uint8_t buf[1031];
 	uint32_t whole, whole_sw;
 
-	rng_seed(1);
-	rng_fill(buf, sizeof(buf));
+	tu_rng_seed(1);
+	tu_rng_fill(buf, sizeof(buf));
 	whole = sevm__crc32c(0, buf, sizeof(buf));
 	whole_sw = sevm__crc32c_sw(0, buf, sizeof(buf));
 	ck_assert_uint_eq(whole, whole_sw);
@@ -149,12 +116,12 @@ START_TEST(crc_hw_equals_sw)
 	ck_assert_ptr_nonnull(buf);
 	if (!__builtin_cpu_supports("sse4.2"))
 		printf("note: no SSE4.2 here, sevm__crc32c takes the table path too\n");
-	rng_seed(2);
-	rng_fill(buf, CRC_MAX_LEN + 16);
+	tu_rng_seed(2);
+	tu_rng_fill(buf, CRC_MAX_LEN + 16);
 	for (int i = 0; i < 3000; i++) {
-		size_t align = rng() % 16;
-		size_t len = i < 100 ? (size_t)i : rng() % (CRC_MAX_LEN + 1);
-		uint32_t init = (uint32_t)rng();
+		size_t align = tu_rng() % 16;
+		size_t len = i < 100 ? (size_t)i : tu_rng() % (CRC_MAX_LEN + 1);
+		uint32_t init = (uint32_t)tu_rng();
 
 		ck_assert_msg(sevm__crc32c(init, buf + align, len) ==
 			      sevm__crc32c_sw(init, buf + align, len),
@@ -220,7 +187,7 @@ START_TEST(layout_is_the_documented_one)
 	struct sevm__buf b = { 0 };
 	const uint8_t *end;
 
-	put32(sect + 12, sevm__crc32c(sevm__crc32c(0, sect, 24), "abc", 3));
+	sevm__put32(sect + 12, sevm__crc32c(sevm__crc32c(0, sect, 24), "abc", 3));
 	ck_assert_int_eq(sevm__snap_begin(&w, &b), 0);
 	ck_assert_int_eq(sevm__snap_put(&w, SEVM_SECT_REGS, SEVM_SNAP_MANDATORY, 2, "abc", 3), 0);
 	ck_assert_int_eq(sevm__snap_end(&w), 0);
@@ -250,14 +217,14 @@ struct rt_sect {
 
 static void rt_make(struct rt_sect *t)
 {
-	rng_seed(3);
+	tu_rng_seed(3);
 	for (int i = 0; i < RT_N; i++) {
-		t[i].id = (uint32_t)(rng() % 0xffff);	/* anything but END */
-		t[i].instance = (uint32_t)rng();
-		t[i].flags = rng() & 1 ? SEVM_SNAP_MANDATORY : 0;
-		t[i].len = (uint32_t)(rng() % 5001);
+		t[i].id = (uint32_t)(tu_rng() % 0xffff);	/* anything but END */
+		t[i].instance = (uint32_t)tu_rng();
+		t[i].flags = tu_rng() & 1 ? SEVM_SNAP_MANDATORY : 0;
+		t[i].len = (uint32_t)(tu_rng() % 5001);
 		t[i].data = malloc(t[i].len + 1);
-		rng_fill(t[i].data, t[i].len);
+		tu_rng_fill(t[i].data, t[i].len);
 	}
 }
 
@@ -519,7 +486,7 @@ static int read_forged(uint64_t length, bool reseal)
 	int nr, rc;
 
 	build_one(&b);
-	put64(b.data + 48, length);
+	sevm__put64(b.data + 48, length);
 	if (reseal)
 		fix_crc(b.data, 32, length < 8 ? length : 8);
 	rc = read_all(b.data, b.len, true, &nr, &ended);
@@ -699,9 +666,9 @@ static void end_raw(struct sevm__snap_writer *w, uint16_t flags, uint32_t instan
 {
 	uint8_t e[24] = { 0 };
 
-	put32(e, w->nr_sections);
-	put32(e + 4, reserved);
-	put64(e + 8, w->payload_bytes);
+	sevm__put32(e, w->nr_sections);
+	sevm__put32(e + 4, reserved);
+	sevm__put64(e + 8, w->payload_bytes);
 	ck_assert_int_eq(sevm__snap_put(w, SEVM_SECT_END, flags, instance, e, len), 0);
 }
 
@@ -793,7 +760,7 @@ START_TEST(longer_header_is_skipped)
 	memcpy(sevm__buf_grow(&big, 32), b.data, 32);
 	memset(sevm__buf_grow(&big, 16), 0xa5, 16);
 	memcpy(sevm__buf_grow(&big, b.len - 32), b.data + 32, b.len - 32);
-	put32(big.data + 12, 48);
+	sevm__put32(big.data + 12, 48);
 	big.data[10] = 3;
 	ck_assert_int_eq(read_all(big.data, big.len, true, &nr, &ended), 0);
 	ck_assert_int_eq(nr, 2);

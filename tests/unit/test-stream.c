@@ -16,63 +16,25 @@
 #include "core/crc32c.h"
 #include "snapshot/format.h"
 #include "stream/format.h"
+#include "core/le.h"
 #include "testutil.h"
 
 #define has_msg(s) (strstr(sevm_last_error(), (s)) != NULL)
-
-/* Deterministic, so a failure reproduces (xorshift64*). */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 1;
-}
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void rng_fill(void *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		((uint8_t *)p)[i] = (uint8_t)rng();
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Reseal the record at off after a forged edit, over len payload bytes. */
 static void fix_crc(uint8_t *p, size_t off, size_t len)
 {
 	uint8_t *h = p + off;
 
-	put32(h + 20, 0);
-	put32(h + 20, sevm__crc32c(sevm__crc32c(0, h, 24), h + 24, len));
+	sevm__put32(h + 20, 0);
+	sevm__put32(h + 20, sevm__crc32c(sevm__crc32c(0, h, 24), h + 24, len));
 }
 
 /* Reseal the 32-byte stream header. */
 static void fix_header_crc(uint8_t *p)
 {
-	put32(p + 28, 0);
-	put32(p + 28, sevm__crc32c(0, p, 32));
+	sevm__put32(p + 28, 0);
+	sevm__put32(p + 28, sevm__crc32c(0, p, 32));
 }
 
 /* The guest: 1024 pages at 0, a hole, 512 pages at 1 GiB. */
@@ -124,7 +86,7 @@ static void feed(const uint8_t *p, size_t len, size_t chunk, size_t max_chunk, s
 	memset(out, 0, sizeof(*out));
 	ck_assert_int_eq(sevm__stream_reader_init(&r, map, NR_MAP), 0);
 	while (at < len && out->rc >= 0) {
-		size_t n = chunk ? chunk : 1 + rng() % (2 * max_chunk);
+		size_t n = chunk ? chunk : 1 + tu_rng() % (2 * max_chunk);
 		const void *q = p + at;
 		size_t left;
 
@@ -158,7 +120,7 @@ static void fill_pages(struct sevm__stream_writer *w, uint64_t gfn, uint32_t n, 
 			     : sevm__stream_open_shared(w, gfn, n);
 
 	ck_assert_ptr_nonnull(p);
-	rng_fill(p, (private ? SEVM_STREAM_PKT_HDR_LEN : 0) + (size_t)n * 4096);
+	tu_rng_fill(p, (private ? SEVM_STREAM_PKT_HDR_LEN : 0) + (size_t)n * 4096);
 	sevm__stream_close(w);
 }
 
@@ -176,9 +138,9 @@ static void build_full(struct sevm__buf *b)
 	uint8_t pdh[SEVM_STREAM_PDH_LEN], session[128], hdr[52], vmsa[4096], bytes[4096];
 	ssize_t blen;
 
-	rng_seed(7);
-	rng_fill(pdh, sizeof(pdh));
-	rng_fill(session, sizeof(session));
+	tu_rng_seed(7);
+	tu_rng_fill(pdh, sizeof(pdh));
+	tu_rng_fill(session, sizeof(session));
 	ck_assert_int_eq(sevm__stream_begin(&w, b, POLICY_ES | 0x1, SEVM_STREAM_F_SEV |
 					    SEVM_STREAM_F_SEV_ES), 0);
 	ck_assert_int_eq(sevm__stream_put_session(&w, pdh, session), 0);
@@ -195,8 +157,8 @@ static void build_full(struct sevm__buf *b)
 	fill_pages(&w, 0x401ff, 1, true);
 	ck_assert_int_eq(sevm__stream_put_iteration(&w), 0);
 	for (uint32_t cpu = 0; cpu < 2; cpu++) {
-		rng_fill(hdr, sizeof(hdr));
-		rng_fill(vmsa, sizeof(vmsa));
+		tu_rng_fill(hdr, sizeof(hdr));
+		tu_rng_fill(vmsa, sizeof(vmsa));
 		ck_assert_int_eq(sevm__stream_put_vmsa(&w, cpu, hdr, vmsa), 0);
 	}
 	sevm__snap_sections(&sw, &state);
@@ -221,7 +183,7 @@ static void build_small(struct sevm__buf *b)
 {
 	struct sevm__stream_writer w;
 
-	rng_seed(11);
+	tu_rng_seed(11);
 	ck_assert_int_eq(sevm__stream_begin(&w, b, 0, 0), 0);
 	ck_assert_int_eq(sevm__stream_put(&w, SEVM_REC_STATE, SEVM_STREAM_MANDATORY, 0, 0,
 					  "vcpu state", 10), 0);
@@ -243,52 +205,52 @@ START_TEST(layout_is_the_documented_one)
 	ck_assert_mem_eq(h, "SEVMSTRM", 8);
 	ck_assert_uint_eq(h[8] | h[9] << 8, 1);
 	ck_assert_uint_eq(h[10] | h[11] << 8, 0);
-	ck_assert_uint_eq(get32(h + 12), 32);
-	ck_assert_uint_eq(get32(h + 16), 0);
-	ck_assert_uint_eq(get32(h + 20), 0);
-	ck_assert_uint_eq(get32(h + 24), 0);
+	ck_assert_uint_eq(sevm__get32(h + 12), 32);
+	ck_assert_uint_eq(sevm__get32(h + 16), 0);
+	ck_assert_uint_eq(sevm__get32(h + 20), 0);
+	ck_assert_uint_eq(sevm__get32(h + 24), 0);
 	{
 		uint8_t c[32];
 
 		memcpy(c, h, 32);
-		put32(c + 28, 0);
-		ck_assert_uint_eq(get32(h + 28), sevm__crc32c(0, c, 32));
+		sevm__put32(c + 28, 0);
+		ck_assert_uint_eq(sevm__get32(h + 28), sevm__crc32c(0, c, 32));
 	}
 	/* STATE: 24-byte header, 10 bytes, 6 of padding. */
 	r = h + 32;
 	ck_assert_uint_eq(r[0] | r[1] << 8, SEVM_REC_STATE);
 	ck_assert_uint_eq(r[2] | r[3] << 8, SEVM_STREAM_MANDATORY);
-	ck_assert_uint_eq(get32(r + 4), 10);
-	ck_assert_uint_eq(get32(r + 8) | get32(r + 12), 0);
-	ck_assert_uint_eq(get32(r + 16), 0);
+	ck_assert_uint_eq(sevm__get32(r + 4), 10);
+	ck_assert_uint_eq(sevm__get32(r + 8) | sevm__get32(r + 12), 0);
+	ck_assert_uint_eq(sevm__get32(r + 16), 0);
 	ck_assert_mem_eq(r + 24, "vcpu state\0\0\0\0\0\0", 16);
 	{
 		uint8_t c[24];
 
 		memcpy(c, r, 24);
-		put32(c + 20, 0);
-		ck_assert_uint_eq(get32(r + 20), sevm__crc32c(sevm__crc32c(0, c, 24), r + 24, 10));
+		sevm__put32(c + 20, 0);
+		ck_assert_uint_eq(sevm__get32(r + 20), sevm__crc32c(sevm__crc32c(0, c, 24), r + 24, 10));
 	}
 	/* SHARED: gfn 5, 1 page, payload 8-aligned. */
 	r += 24 + 16;
 	ck_assert_uint_eq(r[0] | r[1] << 8, SEVM_REC_SHARED);
-	ck_assert_uint_eq(get32(r + 4), 4096);
-	ck_assert_uint_eq(get32(r + 8), 5);
-	ck_assert_uint_eq(get32(r + 16), 1);
+	ck_assert_uint_eq(sevm__get32(r + 4), 4096);
+	ck_assert_uint_eq(sevm__get32(r + 8), 5);
+	ck_assert_uint_eq(sevm__get32(r + 16), 1);
 	/* ITERATION 0: 1 shared, 0 private. */
 	r += 24 + 4096;
 	ck_assert_uint_eq(r[0] | r[1] << 8, SEVM_REC_ITERATION);
 	ck_assert_uint_eq(r[2] | r[3] << 8, 0);
-	ck_assert_uint_eq(get32(r + 24), 1);
-	ck_assert_uint_eq(get32(r + 32), 0);
+	ck_assert_uint_eq(sevm__get32(r + 24), 1);
+	ck_assert_uint_eq(sevm__get32(r + 32), 0);
 	/* VMM, then END: 4 records, 1 shared page, 10 + 4096 + 16 bytes. */
 	r += 24 + 16 + 24;
 	ck_assert_uint_eq(r[0] | r[1] << 8, SEVM_REC_END);
-	ck_assert_uint_eq(get32(r + 4), 32);
-	ck_assert_uint_eq(get32(r + 24), 4);
-	ck_assert_uint_eq(get32(r + 32), 1);
-	ck_assert_uint_eq(get32(r + 40), 0);
-	ck_assert_uint_eq(get32(r + 48), 10 + 4096 + 16);
+	ck_assert_uint_eq(sevm__get32(r + 4), 32);
+	ck_assert_uint_eq(sevm__get32(r + 24), 4);
+	ck_assert_uint_eq(sevm__get32(r + 32), 1);
+	ck_assert_uint_eq(sevm__get32(r + 40), 0);
+	ck_assert_uint_eq(sevm__get32(r + 48), 10 + 4096 + 16);
 	ck_assert_uint_eq((size_t)(r + 24 + 32 - b.data), b.len);
 	sevm__buf_free(&b);
 }
@@ -323,9 +285,9 @@ START_TEST(round_trip_every_kind)
 		switch (rec.type) {
 		case SEVM_REC_SESSION:
 			ck_assert_uint_eq(rec.len, 16 + 2084 + 128);
-			ck_assert_uint_eq(get32(rec.data), 2084);
-			ck_assert_uint_eq(get32(rec.data + 4), 128);
-			ck_assert_uint_eq(get32(rec.data + 8), 52);
+			ck_assert_uint_eq(sevm__get32(rec.data), 2084);
+			ck_assert_uint_eq(sevm__get32(rec.data + 4), 128);
+			ck_assert_uint_eq(sevm__get32(rec.data + 8), 52);
 			break;
 		case SEVM_REC_BITMAP:
 			ck_assert_int_eq(sevm_bitmap_deserialize(rec.data, rec.len, &bm), 0);
@@ -344,8 +306,8 @@ START_TEST(round_trip_every_kind)
 			break;
 		case SEVM_REC_ITERATION:
 			ck_assert_uint_eq(rec.arg, i == 4 ? 0 : 1);
-			ck_assert_uint_eq(get32(rec.data), i == 4 ? 3 : 1);
-			ck_assert_uint_eq(get32(rec.data + 8), i == 4 ? 2 : 1);
+			ck_assert_uint_eq(sevm__get32(rec.data), i == 4 ? 3 : 1);
+			ck_assert_uint_eq(sevm__get32(rec.data + 8), i == 4 ? 2 : 1);
 			break;
 		case SEVM_REC_VMSA:
 			ck_assert_uint_eq(rec.arg, i - 8);
@@ -398,7 +360,7 @@ START_TEST(any_split_reads_the_same)
 	ck_assert_int_eq(split.rc, 0);
 	ck_assert(split.ended);
 	same_records(&whole, &split);
-	rng_seed(3);
+	tu_rng_seed(3);
 	for (int i = 0; i < 200; i++) {
 		size_t max = (size_t[]){ 3, 30, 500, 5000 }[i % 4];
 
@@ -514,12 +476,12 @@ START_TEST(flipped_bit_anywhere_is_rejected)
 	build_full(&b);
 	feed(b.data, b.len, b.len, 0, &whole);
 	copy = realloc(copy, b.len);
-	rng_seed(5);
+	tu_rng_seed(5);
 	for (int k = 0; k < 3000; k++) {
-		size_t i = rng() % b.len;
+		size_t i = tu_rng() % b.len;
 
 		memcpy(copy, b.data, b.len);
-		copy[i] ^= (uint8_t)(1u << (rng() % 8));
+		copy[i] ^= (uint8_t)(1u << (tu_rng() % 8));
 		check_rejected(copy, b.len, &whole, i, 1 + k % 700);
 	}
 	free(copy);
@@ -546,7 +508,7 @@ START_TEST(forged_lengths)
 	shared = 32 + 24 + 16;	/* the SHARED record */
 	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
 		memcpy(c, b.data, b.len);
-		put32(c + shared + 4, (uint32_t)lens[k]);
+		sevm__put32(c + shared + 4, (uint32_t)lens[k]);
 		fix_crc(c, shared, lens[k] < 4096 ? lens[k] : 4096);
 		ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 		ck_assert(has_msg("SHARED (0x0002) gfn 0x5 at stream offset 72"));
@@ -557,22 +519,22 @@ START_TEST(forged_lengths)
 	/* A VMM record may be any length up to the bound; 2^32 - 1 is not. */
 	memcpy(c, b.data, b.len);
 	shared = b.len - 56 - 24;
-	put32(c + shared + 4, 0xffffffffu);
+	sevm__put32(c + shared + 4, 0xffffffffu);
 	fix_crc(c, shared, 0);
 	ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 	ck_assert(has_msg("claims 4294967295 bytes"));
 	/* Page counts and gfn at their extremes. */
 	shared = 32 + 24 + 16;
 	memcpy(c, b.data, b.len);
-	put32(c + shared + 16, 0xffffffffu);
+	sevm__put32(c + shared + 16, 0xffffffffu);
 	fix_crc(c, shared, 4096);
 	ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 	memcpy(c, b.data, b.len);
-	put32(c + shared + 16, 0);
+	sevm__put32(c + shared + 16, 0);
 	fix_crc(c, shared, 4096);
 	ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 	memcpy(c, b.data, b.len);
-	put64(c + shared + 8, UINT64_MAX);
+	sevm__put64(c + shared + 8, UINT64_MAX);
 	fix_crc(c, shared, 4096);
 	ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 	ck_assert(has_msg("gfn 0xffffffffffffffff"));
@@ -580,7 +542,7 @@ START_TEST(forged_lengths)
 	/* The header's own length. */
 	for (int k = 0; k < 3; k++) {
 		memcpy(c, b.data, b.len);
-		put32(c + 12, (uint32_t[]){ 0, 0xffffffffu, 36 }[k]);
+		sevm__put32(c + 12, (uint32_t[]){ 0, 0xffffffffu, 36 }[k]);
 		fix_header_crc(c);
 		ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 		ck_assert_uint_le(out.cap, 64);
@@ -745,13 +707,13 @@ START_TEST(header_checked)
 	ck_assert(out.ended);
 	/* An unknown feature changes what records mean. */
 	memcpy(c, b.data, b.len);
-	put32(c + 20, 0x100);
+	sevm__put32(c + 20, 0x100);
 	fix_header_crc(c);
 	ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_VERSION);
 	/* SEV-ES without SEV; a policy in a plain stream; reserved. */
 	for (int k = 0; k < 3; k++) {
 		memcpy(c, b.data, b.len);
-		put32(c + (k == 2 ? 24 : k ? 16 : 20), k == 0 ? SEVM_STREAM_F_SEV_ES : 1);
+		sevm__put32(c + (k == 2 ? 24 : k ? 16 : 20), k == 0 ? SEVM_STREAM_F_SEV_ES : 1);
 		fix_header_crc(c);
 		ck_assert_int_eq(read_one(c, b.len, &out), -SEVM_ERR_FORMAT);
 	}
