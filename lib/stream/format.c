@@ -61,7 +61,7 @@
 _Static_assert(SEVM_STREAM_HEADER_LEN % 8 == 0 && SEVM_STREAM_REC_HDR_LEN % 8 == 0,
 	       "headers keep payloads 8-byte aligned");
 _Static_assert(SEVM_STREAM_MAX_LEN % 8 == 0, "the bound includes the padding");
-_Static_assert(SEVM_STREAM_PKT_HDR_LEN + SEVM_STREAM_MAX_PAGES * SEVM_STREAM_PAGE
+_Static_assert(SEVM_STREAM_MAX_PAGES * (SEVM_STREAM_PKT_HDR_LEN + SEVM_STREAM_PAGE)
 	       <= SEVM_STREAM_MAX_LEN, "a full PRIVATE record fits the bound");
 
 /* A record's CRC: its header with the crc field as zero, then the payload. */
@@ -86,6 +86,7 @@ const char *sevm__stream_type_name(uint16_t type)
 	case SEVM_REC_BITMAP:		return "BITMAP";
 	case SEVM_REC_STATE:		return "STATE";
 	case SEVM_REC_ITERATION:	return "ITERATION";
+	case SEVM_REC_CANCEL:		return "CANCEL";
 	case SEVM_REC_VMM:		return "VMM";
 	case SEVM_REC_END:		return "END";
 	}
@@ -154,7 +155,7 @@ static int check_shape(const struct sevm__stream_rec *h, uint32_t features, int 
 			return rec_fail(err, h, "%u pages, not 1 to %u",
 					h->count, SEVM_STREAM_MAX_PAGES);
 		if (h->type == SEVM_REC_PRIVATE)
-			pages_len += SEVM_STREAM_PKT_HDR_LEN;
+			pages_len += h->count * SEVM_STREAM_PKT_HDR_LEN;
 		if (h->len != pages_len)
 			return rec_fail(err, h, "%u bytes for %u pages, must be %u",
 					h->len, h->count, pages_len);
@@ -186,6 +187,10 @@ static int check_shape(const struct sevm__stream_rec *h, uint32_t features, int 
 		if (h->len != SEVM_STREAM_ITER_LEN || h->count)
 			return rec_fail(err, h, "%u bytes, count %u; must be %u, 0",
 					h->len, h->count, SEVM_STREAM_ITER_LEN);
+		return 0;
+	case SEVM_REC_CANCEL:
+		if (h->len || h->arg || h->count)
+			return rec_fail(err, h, "%u bytes, arg or count set; must be empty", h->len);
 		return 0;
 	case SEVM_REC_END:
 		if (h->len != SEVM_STREAM_END_LEN || h->arg || h->count)
@@ -344,7 +349,7 @@ void *sevm__stream_open_private(struct sevm__stream_writer *w, uint64_t gfn, uin
 {
 	return sevm__stream_open(w, SEVM_REC_PRIVATE, SEVM_STREAM_MANDATORY, gfn, npages,
 				 npages <= SEVM_STREAM_MAX_PAGES ?
-				 SEVM_STREAM_PKT_HDR_LEN + npages * SEVM_STREAM_PAGE : 0);
+				 npages * (SEVM_STREAM_PKT_HDR_LEN + SEVM_STREAM_PAGE) : 0);
 }
 
 int sevm__stream_put_session(struct sevm__stream_writer *w, const void *pdh,
@@ -632,6 +637,9 @@ static int check_payload(struct sevm__stream_reader *r, const struct sevm__strea
 	const uint8_t *d = h->data;
 
 	switch (h->type) {
+	case SEVM_REC_CANCEL:
+		/* Whole and intact: the sender really said so; nothing after it counts. */
+		return rec_fail(-SEVM_ERR_PEER, h, "the sender cancelled the migration");
 	case SEVM_REC_SESSION:
 		if (sevm__get32(d + SS_PDH_LEN) != SEVM_STREAM_PDH_LEN ||
 		    sevm__get32(d + SS_SESSION_LEN) != SEVM_STREAM_SESSION_LEN ||

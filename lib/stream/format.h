@@ -47,21 +47,23 @@
 /* Pages in one SHARED or PRIVATE record: 1 MiB of guest memory. */
 #define SEVM_STREAM_MAX_PAGES	256u
 /*
- * No record payload is longer: 1 MiB + 64 holds 256 private pages and their
- * packet header.  Bounds what a hostile peer can make the reader buffer.
+ * No record payload is longer: 256 private pages, each with the packet
+ * header of its own SEND_UPDATE_DATA (KVM sends one page per call).  Bounds
+ * what a hostile peer can make the reader buffer.
  */
-#define SEVM_STREAM_MAX_LEN	((1u << 20) + 64)
+#define SEVM_STREAM_MAX_LEN	(SEVM_STREAM_MAX_PAGES * (SEVM_STREAM_PAGE + SEVM_STREAM_PKT_HDR_LEN))
 /* What a reader ever allocates: one record, header and padding included. */
 #define SEVM_STREAM_READER_BOUND (SEVM_STREAM_REC_HDR_LEN + SEVM_STREAM_MAX_LEN)
 
 enum sevm__stream_type {
 	SEVM_REC_SESSION	= 0x0001, /* PDH, session blob; SEV streams, once, first */
 	SEVM_REC_SHARED		= 0x0002, /* arg gfn, count pages, plain text */
-	SEVM_REC_PRIVATE	= 0x0003, /* arg gfn, count pages, packet header + transport */
+	SEVM_REC_PRIVATE	= 0x0003, /* arg gfn, count pages, n packet headers, n transports */
 	SEVM_REC_VMSA		= 0x0004, /* arg vCPU, packet header + encrypted VMSA */
 	SEVM_REC_BITMAP		= 0x0005, /* arg byte offset, count 1 on the last piece */
 	SEVM_REC_STATE		= 0x0006, /* bare snapshot sections (doc/snapshot-format.md) */
 	SEVM_REC_ITERATION	= 0x0007, /* arg iteration; pages since the previous one */
+	SEVM_REC_CANCEL		= 0x0008, /* the sender abandoned the migration; empty */
 	SEVM_REC_VMM		= 0x0100, /* the VMM's own section, opaque; arg is the VMM's */
 	SEVM_REC_END		= 0xffff, /* totals; mandatory, last */
 };
@@ -128,8 +130,9 @@ int sevm__stream_put(struct sevm__stream_writer *w, uint16_t type, uint16_t flag
 /* npages consecutive plain pages from gfn: fill npages * 4096 bytes, then close. */
 void *sevm__stream_open_shared(struct sevm__stream_writer *w, uint64_t gfn, uint32_t npages);
 /*
- * One SEND_UPDATE_DATA's output for npages from gfn: the 52-byte packet
- * header at the returned pointer, the transport buffer right after it.
+ * npages private pages from gfn, one SEND_UPDATE_DATA each: the npages
+ * 52-byte packet headers from the returned pointer, then the npages 4096-byte
+ * transport buffers (page i's at 52 * npages + 4096 * i).
  */
 void *sevm__stream_open_private(struct sevm__stream_writer *w, uint64_t gfn, uint32_t npages);
 int sevm__stream_put_session(struct sevm__stream_writer *w, const void *pdh,

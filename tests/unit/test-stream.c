@@ -120,7 +120,7 @@ static void fill_pages(struct sevm__stream_writer *w, uint64_t gfn, uint32_t n, 
 			     : sevm__stream_open_shared(w, gfn, n);
 
 	ck_assert_ptr_nonnull(p);
-	tu_rng_fill(p, (private ? SEVM_STREAM_PKT_HDR_LEN : 0) + (size_t)n * 4096);
+	tu_rng_fill(p, (size_t)n * ((private ? SEVM_STREAM_PKT_HDR_LEN : 0) + 4096));
 	sevm__stream_close(w);
 }
 
@@ -301,7 +301,7 @@ START_TEST(round_trip_every_kind)
 			ck_assert_uint_eq(rec.arg, i == 2 ? 0 : 1023);
 			break;
 		case SEVM_REC_PRIVATE:
-			ck_assert_uint_eq(rec.len, 52 + rec.count * 4096);
+			ck_assert_uint_eq(rec.len, rec.count * (52 + 4096));
 			ck_assert_uint_eq(rec.arg, i == 3 ? 0x40000 : 0x401ff);
 			break;
 		case SEVM_REC_ITERATION:
@@ -393,10 +393,10 @@ START_TEST(largest_record_byte_by_byte)
 	ck_assert_int_eq(out.rc, 0);
 	ck_assert(out.ended);
 	ck_assert_int_eq(out.nr, 4);
-	ck_assert_uint_eq(out.rec[1].len, 52 + 256 * 4096);
+	ck_assert_uint_eq(out.rec[1].len, 256 * (52 + 4096));
 	/* One record's bound, no more. */
 	ck_assert_uint_le(out.cap, SEVM_STREAM_READER_BOUND);
-	ck_assert_uint_ge(out.cap, 24 + 52 + 256 * 4096);
+	ck_assert_uint_ge(out.cap, 24 + 256 * (52 + 4096));
 	sevm__buf_free(&b);
 }
 END_TEST
