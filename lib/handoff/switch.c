@@ -12,6 +12,7 @@
 
 #include "../core/error.h"
 #include "../sev/cmd.h"
+#include "../kvm/guest_state.h"
 #include "handoff.h"
 
 /*
@@ -43,36 +44,6 @@ static int sev_outcome(struct sevm_handoff *h, int err)
 			     "take the guest back (sevm_handoff_take_back)");
 }
 
-/* vCPU 0 travels behind the GUEST section, which names the items every vCPU has. */
-static int send_first_vcpu(struct sevm_handoff *h, struct sevm__snap_writer *w,
-			   uint64_t *items)
-{
-	struct sevm__buf first = { 0 };
-	struct sevm__snap_writer w0;
-	struct sevm__sect_guest g = { .nr_vcpus = h->nr_vcpus, .vm_type = h->info.vm_type,
-				      .flags = h->info.flags };
-	int err;
-
-	sevm__snap_sections(&w0, &first);
-	err = sevm__vcpu_capture(&h->caps, h->vcpu_fds[0], 0, &w0, items);
-	if (!err) {
-		g.vcpu_items = *items;
-		err = sevm__snap_put(w, SEVM_SECT_GUEST, SEVM_SNAP_MANDATORY, 0, &g, sizeof(g));
-	}
-	if (!err) {
-		void *p = sevm__buf_grow(w->buf, first.len);
-
-		if (!p)
-			err = sevm__fail(-ENOMEM, "state message");
-		else
-			memcpy(p, first.data, first.len);
-		w->nr_sections += w0.nr_sections;
-		w->payload_bytes += w0.payload_bytes;
-	}
-	sevm__buf_free(&first);
-	return err ? err : send_state(h);
-}
-
 /* The record is final now: the guest, which changes it, is paused. */
 static int put_private(struct sevm_handoff *h, struct sevm__snap_writer *w)
 {
@@ -92,28 +63,29 @@ static int put_private(struct sevm_handoff *h, struct sevm__snap_writer *w)
 	return len < 0 ? sevm__context((int)len, "private-page bitmap") : 0;
 }
 
+static int flush_state(void *ctx)
+{
+	struct sevm_handoff *h = ctx;
+	int err = send_state(h);
+
+	sevm__buf_reset(&h->out);
+	return err;
+}
+
 static int stream_state(struct sevm_handoff *h, const void *vmm_state, size_t vmm_len)
 {
+	struct sevm__guest_desc g = { .caps = &h->caps, .vm_fd = h->vm_fd,
+				      .vcpu_fds = h->vcpu_fds, .nr_vcpus = h->nr_vcpus,
+				      .vm_type = h->info.vm_type, .flags = h->info.flags };
 	struct sevm__snap_writer w;
-	uint64_t items0, items;
 	int err;
 
 	sevm__buf_reset(&h->out);
 	sevm__snap_sections(&w, &h->out);
-	err = send_first_vcpu(h, &w, &items0);
-	for (unsigned int i = 1; !err && i < h->nr_vcpus; i++) {
-		sevm__buf_reset(&h->out);
-		err = sevm__vcpu_capture(&h->caps, h->vcpu_fds[i], i, &w, &items);
-		if (!err && items != items0)
-			err = sevm__fail(-EIO, "vCPU %u has state items 0x%llx, vCPU 0 0x%llx", i,
-					 (unsigned long long)items, (unsigned long long)items0);
-		if (!err)
-			err = send_state(h);
-	}
+	err = sevm__guest_capture_vcpus(&g, &w, flush_state, h);
 	if (err)
 		return err;
 	/* The VM-wide state goes after every vCPU's, in one message. */
-	sevm__buf_reset(&h->out);
 	err = h->private_pages ? put_private(h, &w) : 0;
 	if (!err && vmm_state)
 		err = sevm__snap_put(&w, SEVM_SECT_VMM, 0, 0, vmm_state, vmm_len);
@@ -173,35 +145,6 @@ int sevm_handoff_switch(struct sevm_handoff *h, const void *vmm_state, size_t vm
 	return sender_switch(h, vmm_state, vmm_state_len);
 }
 
-/* The receiving side of one switch. */
-struct rx {
-	struct sevm__snap_reader r;
-	uint64_t expected;
-	bool have_guest;
-	bool *restored;
-	unsigned int nr_restored;
-	struct sevm__vcpu_image *img;
-};
-
-static int take_guest(struct sevm_handoff *h, struct rx *rx, const struct sevm__sect *s)
-{
-	struct sevm__sect_guest g;
-
-	if (rx->have_guest || s->len != sizeof(g))
-		return sevm__fail(-SEVM_ERR_FORMAT, "GUEST section repeated or of %llu bytes",
-				  (unsigned long long)s->len);
-	memcpy(&g, s->data, sizeof(g));
-	if (g.nr_vcpus != h->nr_vcpus || g.vm_type != h->info.vm_type || g.flags != h->info.flags)
-		return sevm__fail(-SEVM_ERR_FORMAT, "state is for %u vCPUs, VM type %u, flags 0x%x; "
-				  "the hello said %u, %u, 0x%x", g.nr_vcpus, g.vm_type, g.flags,
-				  h->nr_vcpus, h->info.vm_type, h->info.flags);
-	if (!g.vcpu_items || g.reserved)
-		return sevm__fail(-SEVM_ERR_FORMAT, "GUEST section names no vCPU state");
-	rx->expected = g.vcpu_items;
-	rx->have_guest = true;
-	return 0;
-}
-
 /*
  * The encryption context comes to our VM from the other side's — on the
  * receiver after GO, on a take back from the receiver's — and the encrypted
@@ -215,8 +158,6 @@ static int move_context(struct sevm_handoff *h)
 		err = sevm__regions_encrypt(h->regions, h->nr_regions, h->vm_fd, h->peer_addrs);
 	return err;
 }
-
-static int restore_complete(struct sevm_handoff *h, struct rx *rx);
 
 /* Checked now, so that a bad record fails the switch before GO; kept as bytes. */
 static int take_private(struct sevm_handoff *h, const struct sevm__sect *s)
@@ -240,101 +181,30 @@ static int take_private(struct sevm_handoff *h, const struct sevm__sect *s)
 	return 0;
 }
 
-static int take_section(struct sevm_handoff *h, struct rx *rx, const struct sevm__sect *s)
+/* What is not KVM state: kept for the VMM. */
+static int take_other(void *ctx, const struct sevm__sect *s)
 {
-	int err;
+	struct sevm_handoff *h = ctx;
 
-	if (s->id == SEVM_SECT_GUEST)
-		return take_guest(h, rx, s);
-	if (!rx->have_guest)
-		return sevm__fail(-SEVM_ERR_FORMAT, "section 0x%x before GUEST", s->id);
-	if (s->id >= SEVM_SECT_CPUID && s->id <= SEVM_SECT_NESTED) {
-		if (s->instance >= h->nr_vcpus || rx->restored[s->instance])
-			return sevm__fail(-SEVM_ERR_FORMAT, "section 0x%x for vCPU %u, which is %s",
-					  s->id, s->instance,
-					  s->instance >= h->nr_vcpus ? "not in this guest" : "restored already");
-		return sevm__vcpu_image_add(&rx->img[s->instance], s);
-	}
-	switch (s->id) {
-	case SEVM_SECT_VM_CLOCK:
-	case SEVM_SECT_IRQCHIP:
-	case SEVM_SECT_PIT2:
-		/* A take back reads the whole stream at once: the vCPUs are complete by now. */
-		err = restore_complete(h, rx);
-		if (err)
-			return err;
-		if (rx->nr_restored != h->nr_vcpus)
-			return sevm__fail(-SEVM_ERR_FORMAT, "VM state before every vCPU's");
-		return sevm__vm_restore_section(h->vm_fd, s);
-	case SEVM_SECT_PRIVATE:
+	if (s->id == SEVM_SECT_PRIVATE)
 		return take_private(h, s);
-	case SEVM_SECT_VMM:
-		free(h->vmm_state);
-		h->vmm_state = malloc(s->len ? s->len : 1);
-		if (!h->vmm_state)
-			return sevm__fail(-ENOMEM, "VMM state of %llu bytes", (unsigned long long)s->len);
-		memcpy(h->vmm_state, s->data, s->len);
-		h->vmm_state_len = s->len;
-		return 0;
-	case SEVM_SECT_END:
-		if (rx->nr_restored != h->nr_vcpus)
-			return sevm__fail(-SEVM_ERR_FORMAT, "END after %u of %u vCPUs",
-					  rx->nr_restored, h->nr_vcpus);
-		return 0;
-	default:
-		return sevm__snap_unknown(s);
-	}
-}
-
-/* Restore every vCPU this message completed; a vCPU must not straddle messages. */
-static int restore_complete(struct sevm_handoff *h, struct rx *rx)
-{
-	for (unsigned int i = 0; i < h->nr_vcpus; i++) {
-		struct sevm__vcpu_image *img = &rx->img[i];
-		int err;
-
-		if (rx->restored[i] || !img->items)
-			continue;
-		if (img->items != rx->expected)
-			return sevm__fail(-SEVM_ERR_FORMAT, "vCPU %u: state items 0x%llx, expected 0x%llx "
-					  "in one message", i, (unsigned long long)img->items,
-					  (unsigned long long)rx->expected);
-		img->preset = h->presets ? &h->presets[i] : NULL;
-		err = sevm__vcpu_restore(&h->caps, h->vcpu_fds[i], i, img, rx->expected);
-		if (err)
-			return err;
-		rx->restored[i] = true;
-		rx->nr_restored++;
-		memset(img, 0, sizeof(*img));
-	}
+	free(h->vmm_state);
+	h->vmm_state = malloc(s->len ? s->len : 1);
+	if (!h->vmm_state)
+		return sevm__fail(-ENOMEM, "VMM state of %llu bytes", (unsigned long long)s->len);
+	memcpy(h->vmm_state, s->data, s->len);
+	h->vmm_state_len = s->len;
 	return 0;
 }
 
-/* One reader across messages, so END can check the counts of the whole stream. */
-static int apply(struct sevm_handoff *h, struct rx *rx, const void *data, size_t len)
+static int receive_state(struct sevm_handoff *h, struct sevm__guest_rx *rx)
 {
-	struct sevm__sect s;
-	int err;
-
-	rx->r.p = data;
-	rx->r.len = len;
-	rx->r.off = 0;
-	while ((err = sevm__snap_next(&rx->r, &s)) == 1) {
-		err = take_section(h, rx, &s);
-		if (err)
-			return err;
-	}
-	return err ? err : restore_complete(h, rx);
-}
-
-static int receive_state(struct sevm_handoff *h, struct rx *rx)
-{
-	while (!rx->r.ended) {
+	while (!sevm__guest_rx_done(rx)) {
 		int err = sevm__handoff_expect(h, SEVM_MSG_STATE);
 
 		if (err)
 			return err;
-		err = apply(h, rx, h->msg.payload.data, h->msg.payload.len);
+		err = sevm__guest_rx_apply(rx, h->msg.payload.data, h->msg.payload.len);
 		if (err)
 			return err;
 	}
@@ -342,17 +212,22 @@ static int receive_state(struct sevm_handoff *h, struct rx *rx)
 }
 
 /* Run `fn` over a fresh receive context. */
-static int with_rx(struct sevm_handoff *h, int (*fn)(struct sevm_handoff *, struct rx *))
+static int with_rx(struct sevm_handoff *h, int (*fn)(struct sevm_handoff *,
+						     struct sevm__guest_rx *))
 {
-	struct rx rx = { 0 };
-	int err;
+	struct sevm__guest_desc g = { .caps = &h->caps, .vm_fd = h->vm_fd,
+				      .vcpu_fds = h->vcpu_fds, .nr_vcpus = h->nr_vcpus,
+				      .vm_type = h->info.vm_type, .flags = h->info.flags };
+	struct sevm__guest_rx rx;
+	int err = sevm__guest_rx_init(&rx, &g);
 
-	sevm__snap_reader_sections(&rx.r, NULL, 0);
-	rx.restored = calloc(h->nr_vcpus, sizeof(*rx.restored));
-	rx.img = calloc(h->nr_vcpus, sizeof(*rx.img));
-	err = rx.restored && rx.img ? fn(h, &rx) : sevm__fail(-ENOMEM, "vCPU images");
-	free(rx.restored);
-	free(rx.img);
+	if (err)
+		return err;
+	rx.presets = h->presets;
+	rx.other = take_other;
+	rx.ctx = h;
+	err = fn(h, &rx);
+	sevm__guest_rx_free(&rx);
 	return err;
 }
 
@@ -416,11 +291,11 @@ int sevm_handoff_switch_receive(struct sevm_handoff *h, const void **vmm_state,
 }
 
 /* What the sender sent, all in one buffer, applied to the fresh VM. */
-static int apply_sent(struct sevm_handoff *h, struct rx *rx)
+static int apply_sent(struct sevm_handoff *h, struct sevm__guest_rx *rx)
 {
-	int err = apply(h, rx, h->sent.data, h->sent.len);
+	int err = sevm__guest_rx_apply(rx, h->sent.data, h->sent.len);
 
-	if (!err && !rx->r.ended)
+	if (!err && !sevm__guest_rx_done(rx))
 		err = sevm__fail(-EIO, "the kept state has no END");
 	return err;
 }
