@@ -436,6 +436,27 @@ struct sevm_abi_sev_receive_update_data {
 _Static_assert(sizeof(struct sevm_abi_sev_receive_update_data) == 48,
 	       "kvm_sev_receive_update_data is 48 bytes");
 
+/*
+ * KVM_SEV_SEND_UPDATE_VMSA (10) and KVM_SEV_RECEIVE_UPDATE_VMSA (14): the ids
+ * are in the uapi enum since v4.16, but no upstream kernel handles them
+ * (sev_mem_enc_ioctl()'s default: -EINVAL), and upstream never defined an
+ * argument.  This layout is the library's, for kernels that carry SEV-ES
+ * migration out of tree and for the model: the vCPU by its KVM id, then the
+ * packet header and the transport buffer of SEND/RECEIVE_UPDATE_DATA.
+ */
+struct sevm_abi_sev_update_vmsa {
+	__u32 vcpu_id;
+	__u32 pad0;
+	__u64 hdr_uaddr;
+	__u32 hdr_len;
+	__u32 pad1;
+	__u64 trans_uaddr;
+	__u32 trans_len;
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct sevm_abi_sev_update_vmsa) == 40,
+	       "the library's SEND/RECEIVE_UPDATE_VMSA argument is 40 bytes");
+
 /* ---------------------------------------------------------------------- */
 /* /dev/kvm device attributes (KVM_HAS/GET_DEVICE_ATTR on the system fd)   */
 /* ---------------------------------------------------------------------- */

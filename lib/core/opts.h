@@ -8,6 +8,7 @@
 #define SEVM_CORE_OPTS_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* 0, or a failure recorded against `what`: -EINVAL (no struct, sz unset) or -E2BIG. */
 int sevm__opts_check(const void *opts, size_t known, const char *what);
@@ -16,5 +17,9 @@ int sevm__opts_check(const void *opts, size_t known, const char *what);
 void sevm__report_out(void *dst, const void *src, size_t known);
 
 #define SEVM_OPTS_CHECK(p, what) sevm__opts_check((p), sizeof(*(p)), (what))
+
+/* After SEVM_OPTS_CHECK: an older caller's struct is shorter, its missing fields read as zero. */
+#define SEVM_OPTS_IN(local, opts) \
+	memcpy(&(local), (opts), (opts)->sz < sizeof(local) ? (opts)->sz : sizeof(local))
 
 #endif

@@ -24,4 +24,12 @@ enum sevm__sev_answer { SEVM_IS_SEV, SEVM_NOT_SEV, SEVM_NO_ANSWER };
 
 enum sevm__sev_answer sevm__sev_guest(int vm_fd);
 
+/* Every wrapper starts with the firmware status "not reached". */
+static inline int sevm__fw_zero(uint32_t *fw_error)
+{
+	if (fw_error)
+		*fw_error = 0;
+	return 0;
+}
+
 #endif

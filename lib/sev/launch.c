@@ -8,23 +8,12 @@
 #include "../core/opts.h"
 #include "cmd.h"
 
-static int zero_fw(uint32_t *fw_error)
-{
-	if (fw_error)
-		*fw_error = 0;
-	return 0;
-}
-
-/* An older caller's struct is shorter: its missing fields read as zero. */
-#define OPTS_IN(local, opts) \
-	memcpy(&(local), (opts), (opts)->sz < sizeof(local) ? (opts)->sz : sizeof(local))
-
 int sevm_sev_launch_start(int vm_fd, int sev_fd, struct sevm_sev_launch *launch,
 			  uint32_t *fw_error)
 {
 	struct sevm_sev_launch l = { 0 };
 	struct sevm_abi_sev_launch_start a;
-	int err = zero_fw(fw_error);
+	int err = sevm__fw_zero(fw_error);
 
 	if (!err)
 		err = SEVM_OPTS_CHECK(launch, "sevm_sev_launch");
@@ -33,7 +22,7 @@ int sevm_sev_launch_start(int vm_fd, int sev_fd, struct sevm_sev_launch *launch,
 	/* The kernel saves this number for the VM's life; fd 0 by accident would be worse. */
 	if (sev_fd < 0)
 		return sevm__fail(-EBADF, "SEV LAUNCH_START: sev_fd %d", sev_fd);
-	OPTS_IN(l, launch);
+	SEVM_OPTS_IN(l, launch);
 	a = (struct sevm_abi_sev_launch_start){
 		.handle = l.handle, .policy = l.policy,
 		.dh_uaddr = (uintptr_t)l.dh_cert, .dh_len = l.dh_cert_len,
@@ -49,7 +38,7 @@ int sevm_sev_launch_update_data(int vm_fd, void *addr, uint64_t len, uint32_t *f
 {
 	struct sevm_abi_sev_launch_update_data a = { .uaddr = (uintptr_t)addr, .len = (uint32_t)len };
 
-	zero_fw(fw_error);
+	sevm__fw_zero(fw_error);
 	if (!addr || !len || len > UINT32_MAX)
 		return sevm__fail(-EINVAL, "SEV LAUNCH_UPDATE_DATA of %llu bytes at %p",
 				  (unsigned long long)len, addr);
@@ -58,7 +47,7 @@ int sevm_sev_launch_update_data(int vm_fd, void *addr, uint64_t len, uint32_t *f
 
 int sevm_sev_launch_update_vmsa(int vm_fd, uint32_t *fw_error)
 {
-	zero_fw(fw_error);
+	sevm__fw_zero(fw_error);
 	return sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_LAUNCH_UPDATE_VMSA, NULL, -1, fw_error);
 }
 
@@ -90,7 +79,7 @@ int sevm_sev_launch_measure(int vm_fd, void *buf, uint32_t *len, uint32_t *fw_er
 {
 	struct sevm_abi_sev_launch_measure a = { .uaddr = (uintptr_t)buf };
 
-	zero_fw(fw_error);
+	sevm__fw_zero(fw_error);
 	return sized(vm_fd, SEVM_ABI_SEV_LAUNCH_MEASURE, &a, &a.len, buf, len, fw_error);
 }
 
@@ -99,7 +88,7 @@ int sevm_sev_attestation_report(int vm_fd, const uint8_t mnonce[16], void *buf,
 {
 	struct sevm_abi_sev_attestation_report a = { .uaddr = (uintptr_t)buf };
 
-	zero_fw(fw_error);
+	sevm__fw_zero(fw_error);
 	if (!mnonce)
 		return sevm__fail(-EINVAL, "SEV GET_ATTESTATION_REPORT: no nonce");
 	memcpy(a.mnonce, mnonce, sizeof(a.mnonce));
@@ -110,13 +99,13 @@ int sevm_sev_launch_secret(int vm_fd, const struct sevm_sev_secret *secret, uint
 {
 	struct sevm_sev_secret s = { 0 };
 	struct sevm_abi_sev_launch_secret a;
-	int err = zero_fw(fw_error);
+	int err = sevm__fw_zero(fw_error);
 
 	if (!err)
 		err = SEVM_OPTS_CHECK(secret, "sevm_sev_secret");
 	if (err)
 		return err;
-	OPTS_IN(s, secret);
+	SEVM_OPTS_IN(s, secret);
 	a = (struct sevm_abi_sev_launch_secret){
 		.hdr_uaddr = (uintptr_t)s.hdr, .hdr_len = s.hdr_len,
 		.guest_uaddr = (uintptr_t)s.guest_addr, .guest_len = s.guest_len,
@@ -127,7 +116,7 @@ int sevm_sev_launch_secret(int vm_fd, const struct sevm_sev_secret *secret, uint
 
 int sevm_sev_launch_finish(int vm_fd, uint32_t *fw_error)
 {
-	zero_fw(fw_error);
+	sevm__fw_zero(fw_error);
 	return sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_LAUNCH_FINISH, NULL, -1, fw_error);
 }
 
@@ -135,7 +124,7 @@ int sevm_sev_guest_status(int vm_fd, struct sevm_sev_status *status, uint32_t *f
 {
 	struct sevm_abi_sev_guest_status a = { 0 };
 	struct sevm_sev_status out;
-	int err = zero_fw(fw_error);
+	int err = sevm__fw_zero(fw_error);
 
 	if (!err)
 		err = SEVM_OPTS_CHECK(status, "sevm_sev_status");
@@ -155,7 +144,7 @@ static int dbg(int vm_fd, uint32_t id, const void *src, void *dst, uint32_t len,
 	struct sevm_abi_sev_dbg a = { .src_uaddr = (uintptr_t)src, .dst_uaddr = (uintptr_t)dst,
 				      .len = len };
 
-	zero_fw(fw_error);
+	sevm__fw_zero(fw_error);
 	if (!src || !dst || !len)
 		return sevm__fail(-EINVAL, "SEV %s: %u bytes from %p to %p",
 				  id == SEVM_ABI_SEV_DBG_DECRYPT ? "DBG_DECRYPT" : "DBG_ENCRYPT",
