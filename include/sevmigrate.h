@@ -657,6 +657,279 @@ struct sevm_cert_chain {
 /* Verify every link present, in order from the root; the message names the first that fails. */
 int sevm_cert_chain_verify(const struct sevm_cert_chain *chain);
 
+/* ---- SEV platform (/dev/sev) ---------------------------------------------- */
+
+/*
+ * Open /dev/sev for reading, or with write for reading and writing, and
+ * return the fd.  The kernel asks for no capability, only the file's mode:
+ * PLATFORM_STATUS and GET_ID2 need read access, PDH_CERT_EXPORT needs write
+ * access unless the platform is already INIT, and KVM's LAUNCH_START and
+ * RECEIVE_START take any open /dev/sev.  A refused open says which of these
+ * the caller cannot run and what the node's mode and this process's
+ * capabilities are.
+ */
+int sevm_sev_dev_open(bool write);
+
+struct sevm_sev_platform_status {
+	size_t sz;
+	uint8_t api_major, api_minor, build;
+	uint8_t state;		/* 0 UNINIT, 1 INIT, 2 WORKING */
+	uint32_t flags;		/* bit 0: owned by an external OCA; bit 8: SEV-ES initialised */
+	uint32_t guest_count;
+};
+
+/* PLATFORM_STATUS. */
+int sevm_sev_platform_status(int sev_fd, struct sevm_sev_platform_status *status,
+			     uint32_t *fw_error);
+
+/*
+ * PDH_CERT_EXPORT: the platform's PDH certificate and its chain PEK || OCA ||
+ * CEK, what a source's SEND_START needs of this host.  *pdh_len and
+ * *chain_len in: the buffers' sizes; out: the sizes the firmware needs or
+ * wrote.  With either buffer NULL, only the sizes (2084 and 6252).
+ */
+int sevm_sev_pdh_export(int sev_fd, void *pdh, uint32_t *pdh_len, void *chain,
+			uint32_t *chain_len, uint32_t *fw_error);
+
+/* GET_ID2: the chip's unique id (64 bytes per socket); *len as for sevm_sev_pdh_export(). */
+int sevm_sev_get_id(int sev_fd, void *id, uint32_t *len, uint32_t *fw_error);
+
+/* ---- SEV remote migration commands ------------------------------------------ */
+
+/*
+ * KVM passes at most one page to the firmware per SEND_UPDATE_DATA or
+ * RECEIVE_UPDATE_DATA: guest .. guest + len must not cross a page boundary
+ * (-EINVAL otherwise, before the kernel is asked).  Each call makes one
+ * packet: a header (SEVM_SEV_PACKET_HDR_LEN bytes) and a transport buffer of
+ * len bytes.  SEND/RECEIVE_UPDATE_VMSA (SEV-ES) are not in upstream KVM: on
+ * such a kernel they return -EOPNOTSUPP.
+ */
+#define SEVM_SEV_PACKET_HDR_LEN	52
+#define SEVM_SEV_SESSION_LEN	128
+#define SEVM_SEV_CERT_LEN	2084	/* one SEV-format certificate (PDH, PEK, OCA, CEK) */
+#define SEVM_SEV_CHAIN_LEN	6252	/* PEK || OCA || CEK */
+
+struct sevm_sev_send_start {
+	size_t sz;
+	uint32_t policy;		/* out: the guest's policy, from the firmware */
+	const void *pdh;		/* the destination platform's PDH */
+	uint32_t pdh_len;
+	const void *plat_certs;		/* its PEK || OCA || CEK */
+	uint32_t plat_certs_len;
+	const void *amd_certs;		/* its ASK || ARK */
+	uint32_t amd_certs_len;
+	void *session;			/* out: the session blob for RECEIVE_START */
+	uint32_t session_len;		/* in: session's size; out: bytes written or needed */
+};
+
+/*
+ * SEND_START: open a transport channel to the destination's firmware; the
+ * guest goes on running.  With session NULL, only session_len is learned
+ * (KVM's length query).  A policy forbidding the send (NOSEND; SEV or
+ * DOMAIN rules the destination does not meet) fails with -EIO and
+ * POLICY_FAILURE in *fw_error.
+ */
+int sevm_sev_send_start(int vm_fd, struct sevm_sev_send_start *start, uint32_t *fw_error);
+/* The packet header length the firmware writes (SEND_UPDATE_DATA's length query). */
+int sevm_sev_send_header_len(int vm_fd, uint32_t *hdr_len, uint32_t *fw_error);
+/* One packet of guest memory, re-encrypted with the transport keys. */
+int sevm_sev_send_update_data(int vm_fd, const void *guest, uint32_t len, void *hdr,
+			      uint32_t hdr_len, void *trans, uint32_t trans_len,
+			      uint32_t *fw_error);
+/* SEV-ES: vCPU vcpu_id's VMSA as one packet of 4096 bytes. */
+int sevm_sev_send_update_vmsa(int vm_fd, uint32_t vcpu_id, void *hdr, uint32_t hdr_len,
+			      void *trans, uint32_t trans_len, uint32_t *fw_error);
+/* The guest is sent: SENT, it can no longer run here. */
+int sevm_sev_send_finish(int vm_fd, uint32_t *fw_error);
+/* Abandon the send: the guest is RUNNING again and may be sent later. */
+int sevm_sev_send_cancel(int vm_fd, uint32_t *fw_error);
+
+struct sevm_sev_receive_start {
+	size_t sz;
+	uint32_t handle;		/* in: 0; out: the new guest context */
+	uint32_t policy;		/* the guest's policy, as the source sent it */
+	const void *pdh;		/* the source platform's PDH */
+	uint32_t pdh_len;
+	const void *session;		/* the source's SEND_START session blob */
+	uint32_t session_len;
+};
+
+/*
+ * RECEIVE_START on a new SEV VM (sevm_sev_vm_create(), no launch): the
+ * firmware checks the session's MACs and the policy, KVM binds the VM's
+ * ASID.  sev_fd: as for sevm_sev_launch_start().
+ */
+int sevm_sev_receive_start(int vm_fd, int sev_fd, struct sevm_sev_receive_start *start,
+			   uint32_t *fw_error);
+/*
+ * One packet into guest memory.  The firmware checks the packet's MAC before
+ * it writes: a tampered packet fails with BAD_MEASUREMENT and leaves the
+ * page as it was.
+ */
+int sevm_sev_receive_update_data(int vm_fd, void *guest, uint32_t len, const void *hdr,
+				 uint32_t hdr_len, const void *trans, uint32_t trans_len,
+				 uint32_t *fw_error);
+int sevm_sev_receive_update_vmsa(int vm_fd, uint32_t vcpu_id, const void *hdr,
+				 uint32_t hdr_len, const void *trans, uint32_t trans_len,
+				 uint32_t *fw_error);
+/* Every packet is in: the guest is RUNNING on this host. */
+int sevm_sev_receive_finish(int vm_fd, uint32_t *fw_error);
+
+/* ---- Remote migration ---------------------------------------------------------- */
+
+/*
+ * Moving a guest to another host over a byte stream (doc/stream-format.md):
+ * the sender reads guest memory and state and writes records, the receiver
+ * validates each record whole before it touches the destination guest.  An
+ * SEV guest's private pages travel re-encrypted by the firmware for the
+ * destination's firmware alone; its shared pages, and every page of a plain
+ * guest, travel as they are.  See doc/remote.md for the whole flow.
+ *
+ *   source VMM                           destination VMM
+ *                                        sevm_sev_pdh_export() -> certificates to the source
+ *   sevm_send_new()  (SEND_START)        create VM, vCPUs, memory; sevm_recv_new()
+ *   sevm_send_precopy()  (guest runs)    sevm_recv_run() ... applies records as they come
+ *   pause the vCPUs
+ *   sevm_send_final()  (SEND_FINISH)     ... returns 0 at END (RECEIVE_FINISH): run the guest
+ *
+ * A sender that fails before sevm_send_final() returned 0 calls
+ * sevm_send_cancel() and resumes its guest.
+ */
+struct sevm_send;
+struct sevm_recv;
+
+/*
+ * The stream, when the VMM wants its own channel (TLS, a tunnel) under it.
+ * write: take up to len bytes; the count taken, or -errno.  read: up to len
+ * bytes; the count, 0 at the end of the stream, or -errno.
+ */
+struct sevm_io {
+	size_t sz;
+	void *ctx;
+	ssize_t (*write)(void *ctx, const void *buf, size_t len);
+	ssize_t (*read)(void *ctx, void *buf, size_t len);
+};
+
+struct sevm_migrate_opts {
+	size_t sz;
+	int fd;				/* the stream (socket, pipe, file), or -1 with io */
+	const struct sevm_io *io;	/* used when fd is -1 */
+	int vm_fd;
+	const int *vcpu_fds;		/* vCPU i has KVM id i */
+	unsigned int nr_vcpus;
+	/*
+	 * The guest's memory, mapped (host_addr) on both sides; the receiver's
+	 * map must cover every page sent.  Pre-copy reads the dirty log of the
+	 * SEVM_REGION_LOG_DIRTY regions (their slots carry KVM_MEM_LOG_DIRTY_PAGES).
+	 */
+	const struct sevm_region *regions;
+	unsigned int nr_regions;
+	/* SEV: 0 for a plain guest. */
+	enum sevm_sev_type sev_type;
+	int sev_fd;			/* an open /dev/sev: the source's PDH, RECEIVE_START */
+	/* Sender: the destination platform's certificates (sevm_sev_pdh_export() there). */
+	const void *pdh;
+	uint32_t pdh_len;
+	const void *plat_certs;
+	uint32_t plat_certs_len;
+	const void *amd_certs;		/* ASK || ARK of the destination's CPU generation */
+	uint32_t amd_certs_len;
+	/*
+	 * Sender: which pages are private (SEV; sevm_bitmap_map_gpa_range() keeps
+	 * it).  NULL: all of them, right for a guest that never shares memory.
+	 * Read at every send; it travels with the final pages.
+	 */
+	const struct sevm_bitmap *private_pages;
+};
+
+/* What one pre-copy pass (or the final one) moved. */
+struct sevm_iteration_stats {
+	size_t sz;
+	uint32_t iteration;
+	uint64_t pages_shared;
+	uint64_t pages_private;
+	uint64_t bytes;			/* stream bytes written or read */
+	uint64_t dirty_pages;		/* sender: pages the dirty log gave for the next pass */
+	uint64_t ns;			/* wall time of the pass */
+};
+
+/*
+ * Sender: write the stream header and, for SEV, SEND_START to the
+ * destination's certificates and the SESSION record.  The guest runs on.
+ */
+int sevm_send_new(const struct sevm_migrate_opts *opts, struct sevm_send **out,
+		  uint32_t *fw_error);
+
+/* Send these pages of the guest as they are now (pages NULL: every page); a pass. */
+int sevm_send_pages(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_t *fw_error);
+
+/*
+ * Read and clear the dirty log of every SEVM_REGION_LOG_DIRTY region into
+ * dirty (a bitmap over the guest's memory map, ORed in); returns the pages
+ * now set.
+ */
+int64_t sevm_send_dirty(struct sevm_send *s, struct sevm_bitmap *dirty);
+
+struct sevm_precopy_opts {
+	size_t sz;
+	unsigned int max_passes;	/* 0: 30 */
+	uint64_t stop_pages;		/* stop when a pass leaves at most this dirty; 0: 256 */
+	/* After each pass; a nonzero return stops the pre-copy there. */
+	int (*progress)(const struct sevm_iteration_stats *st, void *ctx);
+	void *ctx;
+};
+
+/*
+ * While the guest runs: every page once, then what the dirty log says was
+ * written meanwhile, pass after pass, until a pass leaves few enough dirty
+ * pages, stops shrinking, or max_passes.  What is still dirty goes with
+ * sevm_send_final().  Returns the number of passes.
+ */
+int sevm_send_precopy(struct sevm_send *s, const struct sevm_precopy_opts *opts,
+		      uint32_t *fw_error);
+
+/*
+ * With every vCPU paused: the pages still dirty, the private-page map, the
+ * vCPUs (SEV-ES: their VMSAs through the firmware; else KVM's state), the
+ * VMM's own state (may be NULL), SEND_FINISH and the END record.  0: the
+ * guest is on its way and must not run here again (an SEV guest cannot).
+ */
+int sevm_send_final(struct sevm_send *s, const void *vmm_state, size_t vmm_state_len,
+		    uint32_t *fw_error);
+
+/*
+ * Abandon the migration: SEND_CANCEL (the guest is RUNNING for the firmware
+ * again) and a CANCEL record if the stream still takes one.  Resume the guest.
+ */
+int sevm_send_cancel(struct sevm_send *s, uint32_t *fw_error);
+
+/* Pass i (0 .. passes - 1; the final one last); -ENOENT beyond. */
+int sevm_send_stats(const struct sevm_send *s, unsigned int i, struct sevm_iteration_stats *st);
+void sevm_send_free(struct sevm_send *s);
+
+/*
+ * Receiver: the destination VM (for SEV a new VM of the same type, not
+ * launched), its vCPUs and its memory regions, mapped.  Nothing is read yet.
+ */
+int sevm_recv_new(const struct sevm_migrate_opts *opts, struct sevm_recv **out);
+
+/*
+ * Read and apply the stream to its END: SESSION (RECEIVE_START with the
+ * policy the stream carries), pages, VMSAs or vCPU state, RECEIVE_FINISH.
+ * 0: run the guest.  A record is checked whole before anything of it
+ * reaches the guest; after a failure the destination guest must not run.
+ * -SEVM_ERR_PEER when the source cancelled.
+ */
+int sevm_recv_run(struct sevm_recv *r, uint32_t *fw_error);
+
+/* After sevm_recv_run(): the source VMM's state (-ENOENT if it sent none), valid until free. */
+int sevm_recv_vmm_state(struct sevm_recv *r, const void **data, size_t *len);
+/* The private-page map the source sent (a new bitmap, the caller frees it), or -ENOENT. */
+int sevm_recv_private(struct sevm_recv *r, struct sevm_bitmap **out);
+/* Pass i as the receiver saw it (ITERATION markers close passes); -ENOENT beyond. */
+int sevm_recv_stats(const struct sevm_recv *r, unsigned int i, struct sevm_iteration_stats *st);
+void sevm_recv_free(struct sevm_recv *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Remote migration: the sender and receiver drivers over the migration
+ * stream (lib/stream), the SEV transport commands (lib/sev) and KVM's state
+ * (lib/kvm).  Layout: io.c moves bytes, memmap.c knows where guest frames
+ * live, send.c / precopy.c write the stream, recv.c applies it.
+ */
+#ifndef SEVM_MIGRATE_H
+#define SEVM_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sevmigrate.h"
+#include "../core/buf.h"
+#include "../kvm/state.h"
+#include "../stream/format.h"
+
+/* ---- io.c: the stream's channel ---------------------------------------- */
+
+struct sevm__mio {
+	int fd;
+	bool sock;			/* sendmsg/recvmsg through the seam, no SIGPIPE */
+	struct sevm_io io;		/* when fd is -1 */
+	uint64_t bytes;			/* moved so far */
+};
+
+int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io);
+/* All of buf, or -errno (EPIPE, ECONNRESET when the peer went away). */
+int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len);
+/* Some bytes: the count, 0 at the end of the stream, or -errno. */
+ssize_t sevm__mio_read(struct sevm__mio *m, void *buf, size_t len);
+
+/* ---- memmap.c: the guest's memory ------------------------------------------- */
+
+struct sevm__memmap {
+	unsigned int nr;
+	struct sevm_gfn_range *ranges;	/* sorted by gfn, one per region */
+	struct sevm_region *regions;	/* the same order */
+};
+
+/* Copy and check the regions (page aligned, mapped, disjoint), sorted. */
+int sevm__memmap_init(struct sevm__memmap *m, const struct sevm_region *regions,
+		      unsigned int nr);
+void sevm__memmap_free(struct sevm__memmap *m);
+/* Where gfn .. gfn + npages - 1 is mapped, all inside range i; NULL if not. */
+uint8_t *sevm__memmap_host(const struct sevm__memmap *m, unsigned int i, uint64_t gfn,
+			   uint64_t npages);
+/* The range that holds gfn, or -1. */
+int sevm__memmap_find(const struct sevm__memmap *m, uint64_t gfn);
+
+/* ---- Statistics ---------------------------------------------------------------- */
+
+struct sevm__passes {
+	struct sevm_iteration_stats *v;
+	unsigned int nr, cap;
+	struct sevm_iteration_stats cur;	/* the pass being made */
+	uint64_t t0;			/* its start, ns */
+	uint64_t bytes0;		/* channel bytes at its start */
+};
+
+uint64_t sevm__now_ns(void);
+void sevm__pass_begin(struct sevm__passes *p, uint64_t bytes);
+/* Close the current pass: -ENOMEM (recorded) or 0. */
+int sevm__pass_end(struct sevm__passes *p, uint64_t bytes);
+int sevm__pass_get(const struct sevm__passes *p, unsigned int i, struct sevm_iteration_stats *st);
+void sevm__passes_free(struct sevm__passes *p);
+
+/* ---- The sender --------------------------------------------------------------- */
+
+enum sevm__send_step { SEND_OPEN, SEND_DONE, SEND_FAILED, SEND_CANCELLED };
+
+struct sevm_send {
+	struct sevm__mio io;
+	struct sevm__memmap map;
+	int vm_fd;
+	int *vcpu_fds;
+	unsigned int nr_vcpus;
+	enum sevm_sev_type sev_type;
+	const struct sevm_bitmap *private_pages;
+	bool send_started;		/* SEND_START succeeded: FINISH or CANCEL owed */
+	bool dirty_clear;		/* KVM_CLEAR_DIRTY_LOG works on this VM */
+	enum sevm__send_step step;
+	struct sevm__buf buf;
+	struct sevm__stream_writer w;
+	struct sevm__passes passes;
+	struct sevm_bitmap *dirty;	/* pages written since they were last sent */
+	bool dirty_valid;		/* the log has been read and cleared once */
+	bool tracking;			/* pre-copy ran: `dirty` is all that changed since */
+	bool io_broken;			/* a write failed: the stream is cut mid-record */
+};
+
+/* Write what the buffer holds; keep the writer on the emptied buffer. */
+int sevm__send_flush(struct sevm_send *s);
+/* Every page in `pages` (NULL: all), as shared or private records. */
+int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_t *fw_error);
+/*
+ * precopy.c: OR into b the pages written since the last read (a region that
+ * logs no dirty pages counts as all written) and clear the log.
+ */
+int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b);
+/* After a failure: the handle takes only cancel and free. */
+int sevm__send_failed(struct sevm_send *s, int err);
+
+#endif

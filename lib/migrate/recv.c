@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The receiver: the stream's records, each validated whole by the reader
+ * (lib/stream), applied to the destination guest as they come.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/opts.h"
+#include "../kvm/guest_state.h"
+#include "../sev/cmd.h"
+#include "migrate.h"
+
+#define PAGE		4096u
+#define HDR		SEVM_STREAM_PKT_HDR_LEN
+#define READ_CHUNK	(1u << 20)
+
+struct sevm_recv {
+	struct sevm__mio io;
+	struct sevm__memmap map;
+	int vm_fd;
+	int *vcpu_fds;
+	unsigned int nr_vcpus;
+	enum sevm_sev_type sev_type;
+	int sev_fd;
+	struct sevm__stream_reader rd;
+	uint8_t *in;
+	bool checked_header;
+	bool started;			/* RECEIVE_START done */
+	unsigned int nr_vmsas;
+	struct sevm__kvm_caps caps;
+	struct sevm__guest_rx grx;
+	bool have_grx;
+	struct sevm__buf bitmap;
+	bool bitmap_whole;
+	struct sevm__buf vmm;
+	bool have_vmm;
+	struct sevm__passes passes;
+	bool done, failed;
+};
+
+static int check_header(struct sevm_recv *r)
+{
+	bool sev = r->rd.features & SEVM_STREAM_F_SEV, es = r->rd.features & SEVM_STREAM_F_SEV_ES;
+
+	if (sev != !!r->sev_type || es != (r->sev_type == SEVM_SEV_ES))
+		return sevm__fail(-SEVM_ERR_FORMAT, "the stream is for %s guest, the destination "
+				  "VM is %s", es ? "an SEV-ES" : sev ? "an SEV" : "a plain",
+				  r->sev_type == SEVM_SEV_ES ? "SEV-ES" : r->sev_type ? "SEV" : "plain");
+	r->checked_header = true;
+	return 0;
+}
+
+static int take_session(struct sevm_recv *r, const uint8_t *d, uint32_t *fw_error)
+{
+	struct sevm_sev_receive_start st = {
+		.sz = sizeof(st), .policy = r->rd.policy,
+		.pdh = d + SEVM_STREAM_SESSION_FIXED, .pdh_len = SEVM_STREAM_PDH_LEN,
+		.session = d + SEVM_STREAM_SESSION_FIXED + SEVM_STREAM_PDH_LEN,
+		.session_len = SEVM_STREAM_SESSION_LEN,
+	};
+	int err = sevm_sev_receive_start(r->vm_fd, r->sev_fd, &st, fw_error);
+
+	r->started = !err;
+	return err;
+}
+
+static uint8_t *guest_at(struct sevm_recv *r, const struct sevm__stream_rec *rec)
+{
+	return sevm__memmap_host(&r->map, (unsigned int)sevm__memmap_find(&r->map, rec->arg),
+				 rec->arg, rec->count);
+}
+
+static int take_private(struct sevm_recv *r, const struct sevm__stream_rec *rec,
+			uint32_t *fw_error)
+{
+	uint8_t *g = guest_at(r, rec);
+	const uint8_t *d = rec->data;
+
+	for (uint32_t k = 0; k < rec->count; k++) {
+		int err = sevm_sev_receive_update_data(r->vm_fd, g + (size_t)k * PAGE, PAGE,
+						       d + (size_t)k * HDR, HDR,
+						       d + (size_t)rec->count * HDR + (size_t)k * PAGE,
+						       PAGE, fw_error);
+
+		if (err)
+			return sevm__context(err, "private page gfn 0x%llx",
+					     (unsigned long long)(rec->arg + k));
+	}
+	r->passes.cur.pages_private += rec->count;
+	return 0;
+}
+
+static int take_vmsa(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32_t *fw_error)
+{
+	if (rec->arg >= r->nr_vcpus)
+		return sevm__fail(-SEVM_ERR_FORMAT, "VMSA of vCPU %llu; the destination has %u",
+				  (unsigned long long)rec->arg, r->nr_vcpus);
+	r->nr_vmsas++;
+	return sevm_sev_receive_update_vmsa(r->vm_fd, (uint32_t)rec->arg, rec->data, HDR,
+					    rec->data + HDR, PAGE, fw_error);
+}
+
+static int keep(struct sevm__buf *b, bool append, const void *data, size_t len)
+{
+	void *p;
+
+	if (!append)
+		sevm__buf_reset(b);
+	p = sevm__buf_grow(b, len);
+	if (!p)
+		return sevm__fail(-ENOMEM, "%zu bytes from the stream", len);
+	memcpy(p, data, len);
+	return 0;
+}
+
+static int take_state(struct sevm_recv *r, const struct sevm__stream_rec *rec)
+{
+	struct sevm__guest_desc g = { .caps = &r->caps, .vm_fd = r->vm_fd,
+				      .vcpu_fds = r->vcpu_fds, .nr_vcpus = r->nr_vcpus,
+				      .vm_type = r->sev_type };
+	int err;
+
+	if (!r->have_grx) {
+		err = sevm__kvm_caps_probe(r->vm_fd, &r->caps);
+		r->caps.protected_state = r->sev_type == SEVM_SEV_ES;
+		if (!err)
+			err = sevm__vm_flags(r->vm_fd, &g.flags);
+		if (!err)
+			err = sevm__guest_rx_init(&r->grx, &g);
+		if (err)
+			return err;
+		r->have_grx = true;
+	}
+	return sevm__guest_rx_apply(&r->grx, rec->data, rec->len);
+}
+
+/* END: everything the guest needs came, then the firmware lets it run here. */
+static int take_end(struct sevm_recv *r, uint32_t *fw_error)
+{
+	if (!r->have_grx || !sevm__guest_rx_done(&r->grx))
+		return sevm__fail(-SEVM_ERR_FORMAT, "END without the guest's complete state");
+	if (r->sev_type == SEVM_SEV_ES && r->nr_vmsas != r->nr_vcpus)
+		return sevm__fail(-SEVM_ERR_FORMAT, "END after %u of %u VMSAs", r->nr_vmsas,
+				  r->nr_vcpus);
+	if (r->sev_type) {
+		int err = sevm_sev_receive_finish(r->vm_fd, fw_error);
+
+		if (err)
+			return err;
+	}
+	r->done = true;
+	return sevm__pass_end(&r->passes, r->io.bytes);
+}
+
+static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32_t *fw_error)
+{
+	int err = r->checked_header ? 0 : check_header(r);
+
+	if (err)
+		return err;
+	switch (rec->type) {
+	case SEVM_REC_SESSION:
+		return take_session(r, rec->data, fw_error);
+	case SEVM_REC_SHARED:
+		memcpy(guest_at(r, rec), rec->data, (size_t)rec->count * PAGE);
+		r->passes.cur.pages_shared += rec->count;
+		return 0;
+	case SEVM_REC_PRIVATE:
+		return take_private(r, rec, fw_error);
+	case SEVM_REC_VMSA:
+		return take_vmsa(r, rec, fw_error);
+	case SEVM_REC_BITMAP:
+		err = keep(&r->bitmap, rec->arg != 0, rec->data, rec->len);
+		r->bitmap_whole = !err && rec->count;
+		return err;
+	case SEVM_REC_STATE:
+		return take_state(r, rec);
+	case SEVM_REC_ITERATION:
+		return sevm__pass_end(&r->passes, r->io.bytes);
+	case SEVM_REC_VMM:
+		r->have_vmm = true;
+		return keep(&r->vmm, false, rec->data, rec->len);
+	case SEVM_REC_END:
+		return take_end(r, fw_error);
+	}
+	return sevm__fail(-SEVM_ERR_FORMAT, "record 0x%04x handed out", rec->type);
+}
+
+/* One read's worth of the stream, every whole record in it applied. */
+static int step(struct sevm_recv *r, uint32_t *fw_error)
+{
+	ssize_t n = sevm__mio_read(&r->io, r->in, READ_CHUNK);
+	const void *p = r->in;
+	size_t left;
+	struct sevm__stream_rec rec;
+	int rc;
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return sevm__context(sevm__stream_eof(&r->rd), "the source closed the stream");
+	left = (size_t)n;
+	while ((rc = sevm__stream_next(&r->rd, &p, &left, &rec)) > 0) {
+		rc = apply(r, &rec, fw_error);
+		if (rc)
+			return rc;
+	}
+	return rc;
+}
+
+int sevm_recv_run(struct sevm_recv *r, uint32_t *fw_error)
+{
+	sevm__fw_zero(fw_error);
+	if (!r || r->done || r->failed)
+		return sevm__fail(-EINVAL, "sevm_recv_run: %s", !r ? "no handle" :
+				  r->done ? "the guest has arrived already" : "it failed before");
+	while (!r->done) {
+		int err = step(r, fw_error);
+
+		if (err) {
+			r->failed = true;
+			return sevm__context(err, "receiving the guest");
+		}
+	}
+	return 0;
+}
+
+int sevm_recv_new(const struct sevm_migrate_opts *opts, struct sevm_recv **out)
+{
+	struct sevm_migrate_opts o = { 0 };
+	struct sevm_recv *r;
+	int err;
+
+	if (!out)
+		return sevm__fail(-EINVAL, "sevm_recv_new: no out");
+	*out = NULL;
+	err = SEVM_OPTS_CHECK(opts, "sevm_migrate_opts");
+	if (err)
+		return err;
+	SEVM_OPTS_IN(o, opts);
+	if (o.vm_fd < 0 || !o.vcpu_fds || !o.nr_vcpus)
+		return sevm__fail(-EINVAL, "sevm_recv_new: a VM fd and its vCPU fds are needed");
+	if (o.sev_type && (o.sev_fd < 0 || (o.sev_type != SEVM_SEV && o.sev_type != SEVM_SEV_ES)))
+		return sevm__fail(-EINVAL, "sevm_recv_new: sev_type %d needs an open /dev/sev",
+				  o.sev_type);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return sevm__fail(-ENOMEM, "receiver");
+	r->vm_fd = o.vm_fd;
+	r->nr_vcpus = o.nr_vcpus;
+	r->sev_type = o.sev_type;
+	r->sev_fd = o.sev_fd;
+	r->vcpu_fds = malloc(o.nr_vcpus * sizeof(int));
+	r->in = malloc(READ_CHUNK);
+	err = r->vcpu_fds && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
+	if (!err) {
+		memcpy(r->vcpu_fds, o.vcpu_fds, o.nr_vcpus * sizeof(int));
+		err = sevm__mio_init(&r->io, o.fd, o.io);
+	}
+	if (!err)
+		err = sevm__memmap_init(&r->map, o.regions, o.nr_regions);
+	if (!err)
+		err = sevm__stream_reader_init(&r->rd, r->map.ranges, r->map.nr);
+	if (err) {
+		sevm_recv_free(r);
+		return err;
+	}
+	sevm__pass_begin(&r->passes, 0);
+	*out = r;
+	return 0;
+}
+
+int sevm_recv_vmm_state(struct sevm_recv *r, const void **data, size_t *len)
+{
+	if (!r || !data || !len)
+		return sevm__fail(-EINVAL, "sevm_recv_vmm_state: NULL argument");
+	if (!r->done || !r->have_vmm)
+		return sevm__fail(-ENOENT, "sevm_recv_vmm_state: %s", r->done ?
+				  "the source sent no VMM state" : "the guest has not arrived");
+	*data = r->vmm.data;
+	*len = r->vmm.len;
+	return 0;
+}
+
+int sevm_recv_private(struct sevm_recv *r, struct sevm_bitmap **out)
+{
+	if (!r || !out)
+		return sevm__fail(-EINVAL, "sevm_recv_private: NULL argument");
+	if (!r->done || !r->bitmap_whole)
+		return sevm__fail(-ENOENT, "sevm_recv_private: %s", r->done ?
+				  "the source sent no private-page map" : "the guest has not arrived");
+	return sevm_bitmap_deserialize(r->bitmap.data, r->bitmap.len, out);
+}
+
+int sevm_recv_stats(const struct sevm_recv *r, unsigned int i, struct sevm_iteration_stats *st)
+{
+	if (!r)
+		return sevm__fail(-EINVAL, "sevm_recv_stats: no handle");
+	return sevm__pass_get(&r->passes, i, st);
+}
+
+void sevm_recv_free(struct sevm_recv *r)
+{
+	if (!r)
+		return;
+	if (r->have_grx)
+		sevm__guest_rx_free(&r->grx);
+	sevm__kvm_caps_free(&r->caps);
+	sevm__stream_reader_free(&r->rd);
+	sevm__passes_free(&r->passes);
+	sevm__buf_free(&r->bitmap);
+	sevm__buf_free(&r->vmm);
+	sevm__memmap_free(&r->map);
+	free(r->vcpu_fds);
+	free(r->in);
+	free(r);
+}

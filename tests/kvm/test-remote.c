@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The remote migration stream on real KVM with a plain guest, both ends in
+ * this process over a socketpair: pre-copy with the dirty log while the
+ * guest runs, the final pass paused, and the guest continuing on the
+ * destination with exact heartbeats and the same RAM.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sevmigrate.h>
+
+#include "testutil.h"
+#include "tinyvm.h"
+
+#define MEM	(64ull << 20)
+#define NR	2
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static bool beats_advance(struct tinyvm *vm, unsigned int n)
+{
+	uint64_t before[NR];
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		before[i] = tinyvm_heartbeats(vm, i);
+	for (int tries = 0; tries < 500; tries++) {
+		unsigned int done = 0;
+
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
+		if (done == vm->nr_vcpus)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static int vcpu_fds(const struct tinyvm *vm, int *fds)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		fds[i] = vm->vcpus[i].fd;
+	return (int)vm->nr_vcpus;
+}
+
+/* Slot 0 again with the dirty log on, as a VMM does before pre-copy. */
+static void log_dirty(struct tinyvm *vm, struct sevm_region *r)
+{
+	struct kvm_userspace_memory_region m = {
+		.slot = 0, .flags = KVM_MEM_LOG_DIRTY_PAGES, .guest_phys_addr = 0,
+		.memory_size = vm->mem_size, .userspace_addr = (uintptr_t)vm->mem,
+	};
+
+	ck_assert_int_eq(ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m), 0);
+	*r = (struct sevm_region){ .sz = sizeof(*r), .slot = 0, .flags = SEVM_REGION_LOG_DIRTY,
+				   .guest_phys_addr = 0, .size = vm->mem_size, .fd = vm->mem_fd,
+				   .host_addr = vm->mem };
+}
+
+struct receiver {
+	struct tinyvm vm;
+	int sock;
+	int err;
+	char msg[512];
+	struct sevm_recv *r;
+};
+
+static void *receive(void *arg)
+{
+	struct receiver *rx = arg;
+	struct sevm_region reg = { .sz = sizeof(reg), .size = rx->vm.mem_size, .fd = rx->vm.mem_fd,
+				   .host_addr = rx->vm.mem };
+	int fds[NR];
+	struct sevm_migrate_opts o = { .sz = sizeof(o), .fd = rx->sock, .vm_fd = rx->vm.vm_fd,
+				       .vcpu_fds = fds, .nr_vcpus = (unsigned int)vcpu_fds(&rx->vm, fds),
+				       .regions = &reg, .nr_regions = 1, .sev_fd = -1 };
+
+	rx->err = sevm_recv_new(&o, &rx->r);
+	if (!rx->err)
+		rx->err = sevm_recv_run(rx->r, NULL);
+	snprintf(rx->msg, sizeof(rx->msg), "%s", sevm_last_error());
+	return NULL;
+}
+
+static int fresh_memfd(void)
+{
+	int fd = memfd_create("dest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, MEM), 0);
+	return fd;
+}
+
+START_TEST(test_precopy_plain_guest)
+{
+	struct tinyvm src = { 0 };
+	struct receiver rx = { 0 };
+	struct sevm_region reg;
+	struct sevm_send *s;
+	struct sevm_iteration_stats st = { .sz = sizeof(st) };
+	struct sevm_precopy_opts po = { .sz = sizeof(po), .stop_pages = 16 };
+	int sv[2], fds[NR], dest_mem, fd_before = tu_count_fds();
+	uint32_t beats[NR];
+	pthread_t t;
+	const void *vmm;
+	size_t vmm_len;
+	uint64_t sum;
+
+	ck_assert_int_eq(tinyvm_create(&src, NR, MEM, TINYVM_F_PIT), 0);
+	ck_assert_int_eq(tinyvm_load_guest(&src, 256), 0);
+	log_dirty(&src, &reg);
+	ck_assert_int_eq(tinyvm_start(&src), 0);
+	ck_assert(beats_advance(&src, 3));
+
+	dest_mem = fresh_memfd();
+	ck_assert_int_eq(tinyvm_create_shell(&rx.vm, NR, dest_mem, MEM, TINYVM_F_PIT), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	rx.sock = sv[1];
+	ck_assert_int_eq(pthread_create(&t, NULL, receive, &rx), 0);
+
+	struct sevm_migrate_opts o = { .sz = sizeof(o), .fd = sv[0], .vm_fd = src.vm_fd,
+				       .vcpu_fds = fds, .nr_vcpus = (unsigned int)vcpu_fds(&src, fds),
+				       .regions = &reg, .nr_regions = 1, .sev_fd = -1 };
+	ck_assert_msg(sevm_send_new(&o, &s, NULL) == 0, "%s", sevm_last_error());
+	int passes = sevm_send_precopy(s, &po, NULL);
+	ck_assert_msg(passes >= 1, "%s", sevm_last_error());
+	/* Pass 0 sends every page of 64 MiB; the guest dirties a page or two. */
+	ck_assert_int_eq(sevm_send_stats(s, 0, &st), 0);
+	ck_assert_uint_eq(st.pages_shared, MEM / 4096);
+	ck_assert_uint_ge(st.bytes, MEM);
+	ck_assert_uint_ge(st.dirty_pages, 1);
+
+	ck_assert_int_eq(tinyvm_pause(&src), 0);
+	for (unsigned int i = 0; i < NR; i++)
+		beats[i] = src.vcpus[i].last_beat;
+	sum = tinyvm_ram_checksum(&src);
+	ck_assert_msg(sevm_send_final(s, beats, sizeof(beats), NULL) == 0, "%s",
+		      sevm_last_error());
+	ck_assert_int_eq(sevm_send_stats(s, (unsigned int)passes, &st), 0);
+	ck_assert_uint_le(st.pages_shared, 64);
+	ck_assert_int_eq(sevm_send_stats(s, (unsigned int)passes + 1, &st), -ENOENT);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(rx.err == 0, "receiver: %d %s", rx.err, rx.msg);
+
+	ck_assert_int_eq(sevm_recv_vmm_state(rx.r, &vmm, &vmm_len), 0);
+	ck_assert_uint_eq(vmm_len, sizeof(beats));
+	ck_assert_int_eq(memcmp(vmm, beats, sizeof(beats)), 0);
+	ck_assert_uint_eq(tinyvm_ram_checksum(&rx.vm), sum);
+	tinyvm_expect_continuation(&rx.vm, beats);
+	ck_assert_int_eq(tinyvm_start(&rx.vm), 0);
+	ck_assert(beats_advance(&rx.vm, 3));
+	ck_assert_uint_eq(tinyvm_total_errors(&rx.vm), 0);
+
+	sevm_send_free(s);
+	sevm_recv_free(rx.r);
+	tinyvm_destroy(&rx.vm);
+	tinyvm_destroy(&src);
+	close(dest_mem);
+	close(sv[0]);
+	close(sv[1]);
+	ck_assert_int_eq(tu_count_fds(), fd_before);
+}
+END_TEST
+
+/* The source gives up halfway: the receiver names the cancel, the source resumes. */
+START_TEST(test_cancel_and_resume)
+{
+	struct tinyvm src = { 0 };
+	struct receiver rx = { 0 };
+	struct sevm_region reg;
+	struct sevm_send *s;
+	int sv[2], fds[NR], dest_mem;
+	pthread_t t;
+
+	ck_assert_int_eq(tinyvm_create(&src, NR, MEM, TINYVM_F_PIT), 0);
+	ck_assert_int_eq(tinyvm_load_guest(&src, 256), 0);
+	log_dirty(&src, &reg);
+	ck_assert_int_eq(tinyvm_start(&src), 0);
+	dest_mem = fresh_memfd();
+	ck_assert_int_eq(tinyvm_create_shell(&rx.vm, NR, dest_mem, MEM, TINYVM_F_PIT), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	rx.sock = sv[1];
+	ck_assert_int_eq(pthread_create(&t, NULL, receive, &rx), 0);
+
+	struct sevm_migrate_opts o = { .sz = sizeof(o), .fd = sv[0], .vm_fd = src.vm_fd,
+				       .vcpu_fds = fds, .nr_vcpus = (unsigned int)vcpu_fds(&src, fds),
+				       .regions = &reg, .nr_regions = 1, .sev_fd = -1 };
+	ck_assert_int_eq(sevm_send_new(&o, &s, NULL), 0);
+	ck_assert_int_eq(sevm_send_pages(s, NULL, NULL), 0);
+	ck_assert_int_eq(sevm_send_cancel(s, NULL), 0);
+	ck_assert_int_eq(sevm_send_final(s, NULL, 0, NULL), -EINVAL);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(rx.err, -SEVM_ERR_PEER);
+	ck_assert_msg(strstr(rx.msg, "cancelled"), "%s", rx.msg);
+	ck_assert(beats_advance(&src, 3));
+	ck_assert_uint_eq(tinyvm_total_errors(&src), 0);
+
+	sevm_send_free(s);
+	sevm_recv_free(rx.r);
+	tinyvm_destroy(&rx.vm);
+	tinyvm_destroy(&src);
+	close(dest_mem);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("remote");
+	TCase *tc = tcase_create("plain");
+
+	tu_require_kvm();
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_precopy_plain_guest);
+	tcase_add_test(tc, test_cancel_and_resume);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
