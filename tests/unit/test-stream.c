@@ -845,6 +845,31 @@ START_TEST(writer_refuses_what_no_reader_takes)
 }
 END_TEST
 
+/* CANCEL ends the reading with the peer named; a damaged one is only damage. */
+START_TEST(cancel_names_the_peer)
+{
+	struct sevm__buf b = { 0 };
+	struct sevm__stream_writer w;
+	static struct run out;
+	uint8_t page[4096] = { 0 };
+
+	ck_assert_int_eq(sevm__stream_begin(&w, &b, 0, 0), 0);
+	ck_assert_int_eq(sevm__stream_put(&w, SEVM_REC_SHARED, SEVM_STREAM_MANDATORY, 0, 1,
+					  page, sizeof(page)), 0);
+	ck_assert_int_eq(sevm__stream_put(&w, SEVM_REC_CANCEL, SEVM_STREAM_MANDATORY, 0, 0,
+					  NULL, 0), 0);
+	ck_assert_int_eq(sevm__stream_put(&w, SEVM_REC_CANCEL, SEVM_STREAM_MANDATORY, 0, 0,
+					  "x", 1), -EINVAL);
+	ck_assert_int_eq(read_one(b.data, b.len, &out), -SEVM_ERR_PEER);
+	ck_assert(has_msg("CANCEL (0x0008)"));
+	ck_assert(has_msg("cancelled"));
+	ck_assert_int_eq(out.nr, 1);
+	b.data[b.len - 4] ^= 1;	/* its CRC */
+	ck_assert_int_eq(read_one(b.data, b.len, &out), -SEVM_ERR_CHECKSUM);
+	sevm__buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stream");
@@ -857,6 +882,7 @@ int main(void)
 	tcase_add_test(fmt, largest_record_byte_by_byte);
 	tcase_add_test(fmt, unknown_records);
 	tcase_add_test(fmt, writer_refuses_what_no_reader_takes);
+	tcase_add_test(fmt, cancel_names_the_peer);
 	suite_add_tcase(s, fmt);
 
 	tcase_set_timeout(bad, 50);
