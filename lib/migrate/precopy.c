@@ -48,6 +48,14 @@ int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b)
 	return 0;
 }
 
+static bool logs_dirty(const struct sevm_send *s)
+{
+	for (unsigned int i = 0; i < s->map.nr; i++)
+		if (s->map.regions[i].flags & SEVM_REGION_LOG_DIRTY)
+			return true;
+	return false;
+}
+
 static int64_t all_set(const struct sevm_send *s, const struct sevm_bitmap *b)
 {
 	int64_t total = 0;
@@ -127,6 +135,11 @@ int sevm_send_precopy(struct sevm_send *s, const struct sevm_precopy_opts *opts,
 		o.stop_pages = STOP_PAGES;
 	if (s->step != SEND_OPEN)
 		return sevm_send_pages(s, NULL, fw_error);	/* says why it cannot */
+	if (!logs_dirty(s)) {
+		/* Nothing would tell what changed: the final pass sends it all anyway. */
+		sevm__log(SEVM_LOG_INFO, "pre-copy skipped: no region logs dirty pages");
+		return 0;
+	}
 	/* Open the window: what the guest writes from here on is caught. */
 	err = sevm__send_read_dirty(s, s->dirty);
 	if (!err)
