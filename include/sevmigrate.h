@@ -664,9 +664,9 @@ int sevm_cert_chain_verify(const struct sevm_cert_chain *chain);
  * return the fd.  The kernel asks for no capability, only the file's mode:
  * PLATFORM_STATUS and GET_ID2 need read access, PDH_CERT_EXPORT needs write
  * access unless the platform is already INIT, and KVM's LAUNCH_START and
- * RECEIVE_START take any open /dev/sev.  A refused open says which of these
- * the caller cannot run and what the node's mode and this process's
- * capabilities are.
+ * RECEIVE_START take any open /dev/sev.  A refused open names the node's
+ * mode and owner, this process's ids and whether it has CAP_DAC_OVERRIDE,
+ * and which commands need which access.
  */
 int sevm_sev_dev_open(bool write);
 
@@ -725,9 +725,11 @@ struct sevm_sev_send_start {
 /*
  * SEND_START: open a transport channel to the destination's firmware; the
  * guest goes on running.  With session NULL, only session_len is learned
- * (KVM's length query).  A policy forbidding the send (NOSEND; SEV or
- * DOMAIN rules the destination does not meet) fails with -EIO and
- * POLICY_FAILURE in *fw_error.
+ * (KVM's length query); else session_len must be at least that.  A policy
+ * forbidding the send fails with -EIO and the firmware's reason in
+ * *fw_error: POLICY_FAILURE for NOSEND, a destination API version below the
+ * policy's or a foreign OCA (DOMAIN); INVALID_CERTIFICATE, BAD_SIGNATURE or
+ * INVALID_LEN for certificates the SEV or DOMAIN bit makes it check.
  */
 int sevm_sev_send_start(int vm_fd, struct sevm_sev_send_start *start, uint32_t *fw_error);
 /* The packet header length the firmware writes (SEND_UPDATE_DATA's length query). */
@@ -739,7 +741,7 @@ int sevm_sev_send_update_data(int vm_fd, const void *guest, uint32_t len, void *
 /* SEV-ES: vCPU vcpu_id's VMSA as one packet of 4096 bytes. */
 int sevm_sev_send_update_vmsa(int vm_fd, uint32_t vcpu_id, void *hdr, uint32_t hdr_len,
 			      void *trans, uint32_t trans_len, uint32_t *fw_error);
-/* The guest is sent: SENT, it can no longer run here. */
+/* The guest is sent: SENT here, and must not run here again. */
 int sevm_sev_send_finish(int vm_fd, uint32_t *fw_error);
 /* Abandon the send: the guest is RUNNING again and may be sent later. */
 int sevm_sev_send_cancel(int vm_fd, uint32_t *fw_error);

@@ -38,6 +38,7 @@ struct sevm_recv {
 	struct sevm__buf vmm;
 	bool have_vmm;
 	struct sevm__passes passes;
+	uint64_t pos;			/* stream bytes consumed */
 	bool done, failed;
 };
 
@@ -152,7 +153,7 @@ static int take_end(struct sevm_recv *r, uint32_t *fw_error)
 			return err;
 	}
 	r->done = true;
-	return sevm__pass_end(&r->passes, r->io.bytes);
+	return sevm__pass_end(&r->passes, r->pos);
 }
 
 static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32_t *fw_error)
@@ -179,7 +180,7 @@ static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32
 	case SEVM_REC_STATE:
 		return take_state(r, rec);
 	case SEVM_REC_ITERATION:
-		return sevm__pass_end(&r->passes, r->io.bytes);
+		return sevm__pass_end(&r->passes, r->pos);
 	case SEVM_REC_VMM:
 		r->have_vmm = true;
 		return keep(&r->vmm, false, rec->data, rec->len);
@@ -204,6 +205,8 @@ static int step(struct sevm_recv *r, uint32_t *fw_error)
 		return sevm__context(sevm__stream_eof(&r->rd), "the source closed the stream");
 	left = (size_t)n;
 	while ((rc = sevm__stream_next(&r->rd, &p, &left, &rec)) > 0) {
+		/* Statistics count what was consumed, not what was read ahead. */
+		r->pos = r->io.bytes - left;
 		rc = apply(r, &rec, fw_error);
 		if (rc)
 			return rc;

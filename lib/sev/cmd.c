@@ -42,8 +42,13 @@ static const char *meaning(int err, int vm_fd, uint32_t id)
 	case -EPERM:
 		return "SNP VMs take only SNP commands";
 	case -EINVAL:
+		/* sev_receive_update_data() answers a non-SEV VM with -EINVAL, not -ENOTTY */
+		if (id == SEVM_ABI_SEV_RECEIVE_UPDATE_DATA)
+			return "the VM is not an SEV guest, or a mirror, or an argument is out of "
+			       "range";
 		return "the VM is a mirror (it runs only LAUNCH_UPDATE_VMSA, GUEST_STATUS and "
-		       "DBG_*), or an argument is out of range";
+		       "DBG_*), or an argument is out of range, or this kernel does not know the "
+		       "command";
 	case -EIO:
 		/* The firmware's own failures carry a status and never get here. */
 		return "the VM belongs to another process, or it was the source of a MOVE and is "

@@ -6,6 +6,8 @@
  * transport length asks for the lengths instead of sending.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,29 +41,42 @@ int sevm_sev_send_start(int vm_fd, struct sevm_sev_send_start *start, uint32_t *
 		err = SEVM_OPTS_CHECK(start, "sevm_sev_send_start");
 	if (err)
 		return err;
+	/* Its outputs are its last fields: every caller's struct must reach them. */
+	if (start->sz < offsetof(struct sevm_sev_send_start, session_len) + sizeof(uint32_t))
+		return sevm__fail(-EINVAL, "sevm_sev_send_start: sz %zu stops before session_len",
+				  start->sz);
 	SEVM_OPTS_IN(s, start);
 	if (!s.session) {
 		/* __sev_send_start_query_session_length(): a zeroed struct */
 		err = sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_SEND_START, &a, -1, &fw);
 		if (fw_error)
 			*fw_error = fw;
-		start->session_len = a.session_len;
+		if (!err || fw)
+			start->session_len = a.session_len;
 		return query_answered(err, fw);
 	}
 	if (!s.pdh || !s.pdh_len || !s.plat_certs || !s.plat_certs_len || !s.amd_certs ||
-	    !s.amd_certs_len || !s.session_len)
+	    !s.amd_certs_len)
 		return sevm__fail(-EINVAL, "SEV SEND_START: the destination's PDH, platform and AMD "
-				  "certificates and a session buffer are all needed");
+				  "certificates are all needed");
+	/* The firmware takes exactly its session size (INVALID_LEN for any other). */
+	if (s.session_len < SEVM_SEV_SESSION_LEN)
+		return sevm__fail(-ENOSPC, "SEV SEND_START: a session buffer of %u bytes, the "
+				  "session is %u", s.session_len, SEVM_SEV_SESSION_LEN);
 	a = (struct sevm_abi_sev_send_start){
 		.pdh_cert_uaddr = (uintptr_t)s.pdh, .pdh_cert_len = s.pdh_len,
 		.plat_certs_uaddr = (uintptr_t)s.plat_certs, .plat_certs_len = s.plat_certs_len,
 		.amd_certs_uaddr = (uintptr_t)s.amd_certs, .amd_certs_len = s.amd_certs_len,
-		.session_uaddr = (uintptr_t)s.session, .session_len = s.session_len,
+		.session_uaddr = (uintptr_t)s.session, .session_len = SEVM_SEV_SESSION_LEN,
 	};
-	err = sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_SEND_START, &a, -1, fw_error);
-	/* sev_send_start() writes policy and session_len back even when the firmware failed */
-	start->policy = a.policy;
-	start->session_len = a.session_len;
+	err = sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_SEND_START, &a, -1, &fw);
+	if (fw_error)
+		*fw_error = fw;
+	/* sev_send_start() writes policy and session_len back once the firmware ran */
+	if (!err || fw) {
+		start->policy = a.policy;
+		start->session_len = a.session_len;
+	}
 	return err;
 }
 
@@ -83,7 +98,7 @@ int sevm_sev_send_header_len(int vm_fd, uint32_t *hdr_len, uint32_t *fw_error)
 }
 
 /* sev_send_update_data() / sev_receive_update_data(): one page, and no zero length */
-static int packet_args(const char *cmd, const void *guest, uint32_t len, const void *hdr,
+static int packet_args(const char *cmd, bool receive, const void *guest, uint32_t len, const void *hdr,
 		       uint32_t hdr_len, const void *trans, uint32_t trans_len)
 {
 	if (!guest || !len || !hdr || !hdr_len || !trans || !trans_len)
@@ -93,7 +108,8 @@ static int packet_args(const char *cmd, const void *guest, uint32_t len, const v
 	if ((uintptr_t)guest % PAGE + len > PAGE)
 		return sevm__fail(-EINVAL, "SEV %s of %u bytes at %p: KVM passes at most one page per "
 				  "call, and this crosses a page boundary", cmd, len, guest);
-	if (trans_len < len)
+	/* The sender's firmware writes len bytes; the receiver's takes exactly as many (§5.4). */
+	if (receive ? trans_len != len : trans_len < len)
 		return sevm__fail(-EINVAL, "SEV %s: transport buffer of %u bytes for %u of guest "
 				  "memory", cmd, trans_len, len);
 	return 0;
@@ -111,7 +127,7 @@ int sevm_sev_send_update_data(int vm_fd, const void *guest, uint32_t len, void *
 	int err = sevm__fw_zero(fw_error);
 
 	if (!err)
-		err = packet_args("SEND_UPDATE_DATA", guest, len, hdr, hdr_len, trans, trans_len);
+		err = packet_args("SEND_UPDATE_DATA", false, guest, len, hdr, hdr_len, trans, trans_len);
 	return err ? err : sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_SEND_UPDATE_DATA, &a, -1, fw_error);
 }
 
@@ -127,7 +143,7 @@ int sevm_sev_receive_update_data(int vm_fd, void *guest, uint32_t len, const voi
 	int err = sevm__fw_zero(fw_error);
 
 	if (!err)
-		err = packet_args("RECEIVE_UPDATE_DATA", guest, len, hdr, hdr_len, trans, trans_len);
+		err = packet_args("RECEIVE_UPDATE_DATA", true, guest, len, hdr, hdr_len, trans, trans_len);
 	return err ? err : sevm__sev_cmd(vm_fd, SEVM_ABI_SEV_RECEIVE_UPDATE_DATA, &a, -1, fw_error);
 }
 
