@@ -816,6 +816,7 @@ struct sevm_migrate_opts {
 	size_t sz;
 	int fd;				/* the stream (socket, pipe, file), or -1 with io */
 	const struct sevm_io *io;	/* used when fd is -1 */
+	int timeout_ms;			/* fd: each wait for the peer; 0: no limit */
 	int vm_fd;
 	const int *vcpu_fds;		/* vCPU i has KVM id i */
 	unsigned int nr_vcpus;

@@ -14,11 +14,11 @@
 #include "../core/seam.h"
 #include "migrate.h"
 
-int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io)
+int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io, int timeout_ms)
 {
 	struct stat st;
 
-	*m = (struct sevm__mio){ .fd = fd };
+	*m = (struct sevm__mio){ .fd = fd, .timeout_ms = timeout_ms < 0 ? 0 : timeout_ms };
 	if (fd < 0) {
 		if (!io || io->sz < sizeof(*io) || !io->read || !io->write)
 			return sevm__fail(-EINVAL, "stream: no fd and no complete struct sevm_io");
@@ -31,12 +31,21 @@ int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io)
 	return 0;
 }
 
-/* A non-blocking fd would spin: wait for it instead. */
-static int wait_fd(int fd, short events)
+/*
+ * Before every read and write of an fd: a silent peer costs at most the
+ * timeout, and a non-blocking fd does not spin.
+ */
+static int wait_fd(const struct sevm__mio *m, short events)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p = { .fd = m->fd, .events = events };
+	int n;
 
-	return poll(&p, 1, -1) < 0 && errno != EINTR ? -errno : 0;
+	do
+		n = poll(&p, 1, m->timeout_ms ? m->timeout_ms : -1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n ? 0 : -ETIMEDOUT;
 }
 
 static ssize_t put(struct sevm__mio *m, const void *buf, size_t len)
@@ -58,12 +67,20 @@ int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len)
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = put(m, p, len);
+		ssize_t n;
 
+		if (m->fd >= 0 && m->timeout_ms) {
+			int r = wait_fd(m, POLLOUT);
+
+			if (r)
+				return sevm__fail(r, "stream: waiting %d ms to write at byte %llu",
+						  m->timeout_ms, (unsigned long long)m->bytes);
+		}
+		n = put(m, p, len);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN && m->fd >= 0) {
-			int r = wait_fd(m->fd, POLLOUT);
+			int r = wait_fd(m, POLLOUT);
 
 			if (r)
 				return sevm__fail(r, "stream: waiting to write");
@@ -100,12 +117,20 @@ static ssize_t get(struct sevm__mio *m, void *buf, size_t len)
 ssize_t sevm__mio_read(struct sevm__mio *m, void *buf, size_t len)
 {
 	for (;;) {
-		ssize_t n = get(m, buf, len);
+		ssize_t n;
 
+		if (m->fd >= 0 && m->timeout_ms) {
+			int r = wait_fd(m, POLLIN);
+
+			if (r)
+				return sevm__fail(r, "stream: nothing from the peer for %d ms at byte "
+						  "%llu", m->timeout_ms, (unsigned long long)m->bytes);
+		}
+		n = get(m, buf, len);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN && m->fd >= 0) {
-			int r = wait_fd(m->fd, POLLIN);
+			int r = wait_fd(m, POLLIN);
 
 			if (r)
 				return sevm__fail(r, "stream: waiting to read");

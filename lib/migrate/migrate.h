@@ -21,11 +21,12 @@
 struct sevm__mio {
 	int fd;
 	bool sock;			/* sendmsg/recvmsg through the seam, no SIGPIPE */
+	int timeout_ms;			/* each wait on fd; 0: none */
 	struct sevm_io io;		/* when fd is -1 */
 	uint64_t bytes;			/* moved so far */
 };
 
-int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io);
+int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io, int timeout_ms);
 /* All of buf, or -errno (EPIPE, ECONNRESET when the peer went away). */
 int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len);
 /* Some bytes: the count, 0 at the end of the stream, or -errno. */

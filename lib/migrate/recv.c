@@ -261,7 +261,7 @@ int sevm_recv_new(const struct sevm_migrate_opts *opts, struct sevm_recv **out)
 	err = r->vcpu_fds && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
 	if (!err) {
 		memcpy(r->vcpu_fds, o.vcpu_fds, o.nr_vcpus * sizeof(int));
-		err = sevm__mio_init(&r->io, o.fd, o.io);
+		err = sevm__mio_init(&r->io, o.fd, o.io, o.timeout_ms);
 	}
 	if (!err)
 		err = sevm__memmap_init(&r->map, o.regions, o.nr_regions);

@@ -210,7 +210,7 @@ static int send_alloc(const struct sevm_migrate_opts *o, struct sevm_send **out)
 	err = s->vcpu_fds ? 0 : sevm__fail(-ENOMEM, "sender");
 	if (!err) {
 		memcpy(s->vcpu_fds, o->vcpu_fds, o->nr_vcpus * sizeof(int));
-		err = sevm__mio_init(&s->io, o->fd, o->io);
+		err = sevm__mio_init(&s->io, o->fd, o->io, o->timeout_ms);
 	}
 	if (!err)
 		err = sevm__memmap_init(&s->map, o->regions, o->nr_regions);

@@ -217,6 +217,52 @@ START_TEST(test_cancel_and_resume)
 }
 END_TEST
 
+/* A receiver facing a silent, a closing and a garbage-talking peer: each named, nothing leaked. */
+START_TEST(test_receiver_refuses_bad_peers)
+{
+	static const char junk[64] = "SEVMSTRM but not really a stream header....";
+	struct tinyvm vm = { 0 };
+	int fds[NR], sv[2], mem = fresh_memfd(), fd_before;
+
+	ck_assert_int_eq(tinyvm_create_shell(&vm, NR, mem, MEM, TINYVM_F_PIT), 0);
+	fd_before = tu_count_fds();
+	for (int k = 0; k < 3; k++) {
+		struct sevm_region reg = { .sz = sizeof(reg), .size = MEM, .fd = mem,
+					   .host_addr = vm.mem };
+		struct sevm_migrate_opts o = { .sz = sizeof(o), .vm_fd = vm.vm_fd, .vcpu_fds = fds,
+					       .nr_vcpus = (unsigned int)vcpu_fds(&vm, fds),
+					       .regions = &reg, .nr_regions = 1, .sev_fd = -1,
+					       .timeout_ms = 200 };
+		struct sevm_recv *r;
+		int err;
+
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		o.fd = sv[1];
+		if (k == 1)
+			close(sv[0]);
+		if (k == 2)
+			ck_assert_int_eq(write(sv[0], junk, sizeof(junk)), (ssize_t)sizeof(junk));
+		ck_assert_int_eq(sevm_recv_new(&o, &r), 0);
+		err = sevm_recv_run(r, NULL);
+		if (k == 0) {
+			ck_assert_int_eq(err, -ETIMEDOUT);
+			ck_assert_msg(strstr(sevm_last_error(), "200 ms"), "%s", sevm_last_error());
+		} else {
+			ck_assert_int_eq(err, k == 1 ? -SEVM_ERR_FORMAT : -SEVM_ERR_VERSION);
+		}
+		/* A failed receiver stays failed. */
+		ck_assert_int_eq(sevm_recv_run(r, NULL), -EINVAL);
+		sevm_recv_free(r);
+		if (k != 1)
+			close(sv[0]);
+		close(sv[1]);
+	}
+	ck_assert_int_eq(tu_count_fds(), fd_before);
+	tinyvm_destroy(&vm);
+	close(mem);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("remote");
@@ -226,6 +272,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_precopy_plain_guest);
 	tcase_add_test(tc, test_cancel_and_resume);
+	tcase_add_test(tc, test_receiver_refuses_bad_peers);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
