@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * /dev/sev: sev_ioctl() of drivers/crypto/ccp/sev-dev.c (sev-kernel-rules.md
- * §6).  PLATFORM_STATUS, GET_ID, GET_ID2 and the PDH_CERT_EXPORT length
- * query are modelled; the model has no platform keys yet, so the commands
- * that need them answer -EOPNOTSUPP (an errno the kernel never gives here)
- * once the kernel's own checks pass.  SNP is never initialised.
+ * §6).  PLATFORM_STATUS, GET_ID, GET_ID2 and PDH_CERT_EXPORT (platform.c's
+ * keys) are modelled; the commands that would change the platform's keys
+ * answer -EOPNOTSUPP (an errno the kernel never gives here) once the
+ * kernel's own checks pass.  SNP is never initialised.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -70,31 +71,53 @@ static int get_id(struct sim_shared *sh, struct sev_issue_cmd *in)
 	return sim__copy_to_user(in->data, id, sizeof(id));
 }
 
-/* sev_ioctl_do_pdh_export(): the length query of §6.2, §13 */
+/*
+ * sev_ioctl_do_pdh_export() (§6.2).  Write access is needed only to
+ * initialise the platform: the driver's sev->state is INIT whenever the
+ * firmware is initialised (it never records WORKING), so a read-only fd
+ * exports from an INIT or a WORKING platform alike.
+ */
 static int pdh_cert_export(struct sim_shared *sh, struct sev_issue_cmd *in, bool writable)
 {
 	struct sevm_abi_sev_user_data_pdh_cert_export p;
+	uint8_t *pdh = NULL, *chain = NULL;
+	uint32_t pdh_len = 0, chain_len = 0;
+	int r;
 
-	/* must initialise the platform first: that needs a writer */
 	if (sh->fw.platform_state == SEVM_ABI_SEV_STATE_UNINIT && !writable)
 		return -EPERM;
 	if (sim__copy_from_user(&p, in->data, sizeof(p)))
 		return -EFAULT;
+	/* no address or no PDH length: the length query, a command with zero lengths */
 	if (p.pdh_cert_address && p.pdh_cert_len && p.cert_chain_address) {
 		if (p.pdh_cert_len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE ||
 		    p.cert_chain_len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE)
 			return -EFAULT;
-		if (p.pdh_cert_len >= SEVM_ABI_SEV_CERT_SIZE &&
-		    p.cert_chain_len >= SEVM_ABI_SEV_CERT_CHAIN_SIZE)
-			return -EOPNOTSUPP;
+		pdh = calloc(1, p.pdh_cert_len);
+		chain = calloc(1, p.cert_chain_len ? p.cert_chain_len : 1);
+		r = -ENOMEM;
+		if (!pdh || !chain)
+			goto out;
+		pdh_len = p.pdh_cert_len;
+		chain_len = p.cert_chain_len;
 	}
-	/* the firmware: too short -> INVALID_LENGTH, both lengths written back */
-	in->error = SEVM_ABI_SEV_RET_INVALID_LEN;
-	p.pdh_cert_len = SEVM_ABI_SEV_CERT_SIZE;
-	p.cert_chain_len = SEVM_ABI_SEV_CERT_CHAIN_SIZE;
+	in->error = sim__fw_pdh_cert_export(sh, pdh, &pdh_len, chain, &chain_len);
+	r = in->error ? -EIO : 0;
+	/* both lengths go back whatever the firmware said */
+	p.pdh_cert_len = pdh_len;
+	p.cert_chain_len = chain_len;
 	if (sim__copy_to_user(in->data, &p, sizeof(p)))
-		return -EFAULT;
-	return -EIO;
+		r = -EFAULT;
+	/* 2026 hardening: after a firmware error the blobs stay in the kernel */
+	if (r || !pdh)
+		goto out;
+	if (sim__copy_to_user(p.pdh_cert_address, pdh, p.pdh_cert_len) ||
+	    sim__copy_to_user(p.cert_chain_address, chain, p.cert_chain_len))
+		r = -EFAULT;
+out:
+	free(chain);
+	free(pdh);
+	return r;
 }
 
 /* 1 with *r set for a handled command, 0 for one that reaches `default:` */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The SEV firmware (legacy SEV and SEV-ES): platform state, guest contexts
- * and their state machine, the ASID pool, and the launch and debug commands.
+ * and their state machine, the ASID pool, and the launch and debug commands
+ * (SEND_* and RECEIVE_* are fw_migrate.c's, the platform's keys platform.c's).
  * Sections cited are sev-firmware.md's (SEV API, FW = AMD's Genoa firmware
  * as read for that sheet).  Every function here runs under fw_lock, like a
  * command under the PSP driver's sev_cmd_mutex, and returns an SEV status.
@@ -15,10 +16,6 @@
 #include <openssl/evp.h>
 
 #include "internal.h"
-
-/* SEV API command ids of SEND/RECEIVE (§10.1), for sim__fw_migration_cmd(). */
-#define FW_SEND_START		0x40
-#define FW_RECEIVE_START	0x50
 
 /* ---- The ASID pool (sev_asid_new(), sev_asid_free(), misc cgroup) -------- */
 
@@ -172,13 +169,13 @@ void sim__fw_platform_status(struct sim_shared *sh, struct sevm_abi_sev_user_dat
 }
 
 /* §7.4 platform gates */
-static uint32_t need_working(const struct sim_shared *sh)
+uint32_t sim__fw_need_working(const struct sim_shared *sh)
 {
 	return sh->fw.platform_state == SEVM_ABI_SEV_STATE_WORKING ?
 	       SEVM_ABI_SEV_RET_SUCCESS : SEVM_ABI_SEV_RET_INVALID_PLATFORM_STATE;
 }
 
-static uint32_t need_init_or_working(const struct sim_shared *sh)
+uint32_t sim__fw_need_init_or_working(const struct sim_shared *sh)
 {
 	return sh->fw.platform_state == SEVM_ABI_SEV_STATE_INIT ||
 	       sh->fw.platform_state == SEVM_ABI_SEV_STATE_WORKING ?
@@ -187,7 +184,7 @@ static uint32_t need_init_or_working(const struct sim_shared *sh)
 
 /* ---- Guest contexts ------------------------------------------------------------ */
 
-static struct sim_guest *guest(struct sim_shared *sh, uint32_t handle)
+struct sim_guest *sim__fw_guest(struct sim_shared *sh, uint32_t handle)
 {
 	if (!handle)
 		return NULL;
@@ -199,7 +196,7 @@ static struct sim_guest *guest(struct sim_shared *sh, uint32_t handle)
 
 uint32_t sim__fw_guest_state(struct sim_shared *sh, uint32_t handle)
 {
-	struct sim_guest *g = guest(sh, handle);
+	struct sim_guest *g = sim__fw_guest(sh, handle);
 
 	return g ? g->state : SEVSIM_GSTATE_UNINIT;
 }
@@ -208,14 +205,14 @@ uint32_t sim__fw_guest_state(struct sim_shared *sh, uint32_t handle)
  * The gates most guest commands open with: platform WORKING (§7.4), a valid
  * handle (INVALID_GUEST, §10), then the state of §7.3.
  */
-static uint32_t guest_gate(struct sim_shared *sh, uint32_t handle, uint32_t state,
-			   struct sim_guest **out)
+uint32_t sim__fw_guest_gate(struct sim_shared *sh, uint32_t handle, uint32_t state,
+			    struct sim_guest **out)
 {
-	uint32_t st = need_working(sh);
+	uint32_t st = sim__fw_need_working(sh);
 
 	if (st)
 		return st;
-	*out = guest(sh, handle);
+	*out = sim__fw_guest(sh, handle);
 	if (!*out)
 		return SEVM_ABI_SEV_RET_INVALID_GUEST;
 	if ((*out)->state != state)
@@ -228,13 +225,13 @@ static uint32_t new_handle(struct sim_shared *sh)
 	for (;;) {
 		uint32_t h = sh->fw.next_handle++;
 
-		if (h && !guest(sh, h))
+		if (h && !sim__fw_guest(sh, h))
 			return h;
 	}
 }
 
 /* §9.2: local firmware API >= the policy's, reserved bits zero */
-static uint32_t check_policy(const struct sim_shared *sh, uint32_t policy)
+uint32_t sim__fw_check_policy(const struct sim_shared *sh, uint32_t policy)
 {
 	uint32_t major = (policy >> 16) & 0xff, minor = (policy >> 24) & 0xff;
 
@@ -249,14 +246,14 @@ static uint32_t check_policy(const struct sim_shared *sh, uint32_t policy)
 static uint32_t launch_start_checks(struct sim_shared *sh, const struct sim_fw_launch_start *p,
 				    struct sim_guest **share)
 {
-	uint32_t st = need_init_or_working(sh);
+	uint32_t st = sim__fw_need_init_or_working(sh);
 
 	if (st)
 		return st;
 	*share = NULL;
 	/* §9.1 NOKS, §9.2: a shared key needs the same policy and NOKS clear */
 	if (p->handle) {
-		*share = guest(sh, p->handle);
+		*share = sim__fw_guest(sh, p->handle);
 		if (!*share)
 			return SEVM_ABI_SEV_RET_INVALID_GUEST;
 		if (((*share)->policy & SIM_POLICY_NOKS) || (*share)->policy != p->policy)
@@ -270,57 +267,76 @@ static uint32_t launch_start_checks(struct sim_shared *sh, const struct sim_fw_l
 		if (!p->session || p->session_len != SEVM_ABI_SEV_SESSION_SIZE ||
 		    p->dh_len != SEVM_ABI_SEV_CERT_SIZE)
 			return SEVM_ABI_SEV_RET_INVALID_LEN;
-		st = check_policy(sh, p->policy);
+		st = sim__fw_check_policy(sh, p->policy);
 		if (st)
 			return st;
 	}
 	return SEVM_ABI_SEV_RET_SUCCESS;
 }
 
-uint32_t sim__fw_launch_start(struct sim_shared *sh, struct sim_fw_launch_start *p)
+struct sim_guest *sim__fw_guest_slot(struct sim_shared *sh)
 {
-	struct sim_guest *share, *g = NULL;
-	uint32_t st = launch_start_checks(sh, p, &share);
-
-	if (st)
-		return st;
-	for (int i = 0; i < SIM_MAX_GUESTS && !g; i++)
+	for (int i = 0; i < SIM_MAX_GUESTS; i++)
 		if (!sh->fw.guests[i].handle)
-			g = &sh->fw.guests[i];
-	if (!g)
-		return SEVM_ABI_SEV_RET_RESOURCE_LIMIT;
+			return &sh->fw.guests[i];
+	return NULL;
+}
+
+uint32_t sim__fw_guest_open(struct sim_shared *sh, struct sim_guest *g,
+			    const struct sim_guest *share, uint32_t policy, uint32_t state,
+			    const uint8_t *tek, const uint8_t *tik)
+{
+	/* the context stays free (handle 0) until every key is there */
 	memset(g, 0, sizeof(*g));
-	/*
-	 * The owner's session is not unwrapped (no PDH is modelled): TEK and TIK
-	 * are the firmware's own random keys, as for a launch without a DH
-	 * certificate.
-	 */
 	if (share)
 		memcpy(g->vek, share->vek, sizeof(g->vek));
 	else if (sim__random(g->vek, sizeof(g->vek)))
 		return SEVM_ABI_SEV_RET_HWSEV_RET_PLATFORM;
-	if (sim__random(g->tek, sizeof(g->tek)) || sim__random(g->tik, sizeof(g->tik)))
+	if (tek) {
+		memcpy(g->tek, tek, sizeof(g->tek));
+		memcpy(g->tik, tik, sizeof(g->tik));
+	} else if (sim__random(g->tek, sizeof(g->tek)) || sim__random(g->tik, sizeof(g->tik))) {
 		return SEVM_ABI_SEV_RET_HWSEV_RET_PLATFORM;
+	}
 	g->handle = new_handle(sh);
-	g->policy = p->policy;
-	/* §7.2: UNINIT -> LUPDATE */
-	g->state = SEVSIM_GSTATE_LUPDATE;
+	g->policy = policy;
+	g->state = state;
 	sim__digest_init(g->digest);
-	/* §7.4: the first LAUNCH_START moves INIT to WORKING */
+	/* §7.4: the first LAUNCH_START or RECEIVE_START moves INIT to WORKING */
 	sh->fw.platform_state = SEVM_ABI_SEV_STATE_WORKING;
-	p->handle = g->handle;
 	return SEVM_ABI_SEV_RET_SUCCESS;
+}
+
+uint32_t sim__fw_launch_start(struct sim_shared *sh, struct sim_fw_launch_start *p)
+{
+	struct sim_guest *share, *g;
+	uint32_t st = launch_start_checks(sh, p, &share);
+
+	if (st)
+		return st;
+	g = sim__fw_guest_slot(sh);
+	if (!g)
+		return SEVM_ABI_SEV_RET_RESOURCE_LIMIT;
+	/*
+	 * §7.2: UNINIT -> LUPDATE.  The owner's session is not unwrapped: TEK and
+	 * TIK are the firmware's own random keys, as for a launch without a DH
+	 * certificate (README).
+	 */
+	st = sim__fw_guest_open(sh, g, share, p->policy, SEVSIM_GSTATE_LUPDATE, NULL, NULL);
+	if (!st)
+		p->handle = g->handle;
+	return st;
 }
 
 /* ACTIVATE (§7.3, §10) */
 uint32_t sim__fw_activate(struct sim_shared *sh, uint32_t handle, uint32_t asid)
 {
 	struct sim_guest *g;
-	uint32_t st = need_working(sh);
+	uint32_t st = sim__fw_need_working(sh);
 
 	if (st)
 		return st;
-	g = guest(sh, handle);
+	g = sim__fw_guest(sh, handle);
 	if (!g)
 		return SEVM_ABI_SEV_RET_INVALID_GUEST;
 	if (g->state == SEVSIM_GSTATE_SENT)
@@ -345,7 +361,7 @@ uint32_t sim__fw_activate(struct sim_shared *sh, uint32_t handle, uint32_t asid)
 
 void sim__fw_deactivate(struct sim_shared *sh, uint32_t handle)
 {
-	struct sim_guest *g = guest(sh, handle);
+	struct sim_guest *g = sim__fw_guest(sh, handle);
 
 	if (g)
 		g->asid = 0;
@@ -353,7 +369,7 @@ void sim__fw_deactivate(struct sim_shared *sh, uint32_t handle)
 
 void sim__fw_decommission(struct sim_shared *sh, uint32_t handle)
 {
-	struct sim_guest *g = guest(sh, handle);
+	struct sim_guest *g = sim__fw_guest(sh, handle);
 
 	/* §7.3 DECOMMISSION: refused (ACTIVE) while the ASID is bound; KVM deactivates first */
 	if (!g || g->asid)
@@ -424,7 +440,7 @@ uint32_t sim__fw_launch_update_data(struct sim_shared *sh, uint32_t handle, uint
 				    uint32_t len)
 {
 	struct sim_guest *g;
-	uint32_t st = guest_gate(sh, handle, SEVSIM_GSTATE_LUPDATE, &g);
+	uint32_t st = sim__fw_guest_gate(sh, handle, SEVSIM_GSTATE_LUPDATE, &g);
 
 	if (st)
 		return st;
@@ -442,7 +458,7 @@ uint32_t sim__fw_launch_update_vmsa(struct sim_shared *sh, uint32_t handle, cons
 				    uint32_t len)
 {
 	struct sim_guest *g;
-	uint32_t st = guest_gate(sh, handle, SEVSIM_GSTATE_LUPDATE, &g);
+	uint32_t st = sim__fw_guest_gate(sh, handle, SEVSIM_GSTATE_LUPDATE, &g);
 
 	if (st)
 		return st;
@@ -478,7 +494,7 @@ uint32_t sim__fw_launch_measure(struct sim_shared *sh, uint32_t handle, uint8_t 
 				uint32_t *len)
 {
 	struct sim_guest *g;
-	uint32_t st = guest_gate(sh, handle, SEVSIM_GSTATE_LUPDATE, &g);
+	uint32_t st = sim__fw_guest_gate(sh, handle, SEVSIM_GSTATE_LUPDATE, &g);
 	uint8_t mnonce[16];
 
 	if (st)
@@ -543,7 +559,7 @@ uint32_t sim__fw_launch_secret(struct sim_shared *sh, uint32_t handle, const uin
 			       const uint8_t *trans, uint32_t trans_len)
 {
 	struct sim_guest *g;
-	uint32_t st = guest_gate(sh, handle, SEVSIM_GSTATE_LSECRET, &g);
+	uint32_t st = sim__fw_guest_gate(sh, handle, SEVSIM_GSTATE_LSECRET, &g);
 	uint8_t *plain;
 
 	if (st)
@@ -569,7 +585,7 @@ uint32_t sim__fw_launch_secret(struct sim_shared *sh, uint32_t handle, const uin
 uint32_t sim__fw_launch_finish(struct sim_shared *sh, uint32_t handle)
 {
 	struct sim_guest *g;
-	uint32_t st = guest_gate(sh, handle, SEVSIM_GSTATE_LSECRET, &g);
+	uint32_t st = sim__fw_guest_gate(sh, handle, SEVSIM_GSTATE_LSECRET, &g);
 
 	if (st)
 		return st;
@@ -583,11 +599,11 @@ uint32_t sim__fw_guest_status(struct sim_shared *sh, uint32_t handle, uint32_t *
 			      uint32_t *asid, uint32_t *state)
 {
 	struct sim_guest *g;
-	uint32_t st = need_init_or_working(sh);
+	uint32_t st = sim__fw_need_init_or_working(sh);
 
 	if (st)
 		return st;
-	g = guest(sh, handle);
+	g = sim__fw_guest(sh, handle);
 	*policy = g ? g->policy : 0;
 	*asid = g ? g->asid : 0;
 	*state = g ? g->state : SEVSIM_GSTATE_UNINIT;
@@ -601,7 +617,7 @@ uint32_t sim__fw_guest_status(struct sim_shared *sh, uint32_t handle, uint32_t *
 static uint32_t dbg_gate(struct sim_shared *sh, uint32_t handle, uint64_t addr, uint32_t len,
 			 struct sim_guest **g)
 {
-	uint32_t st = need_working(sh);
+	uint32_t st = sim__fw_need_working(sh);
 
 	if (st)
 		return st;
@@ -609,7 +625,7 @@ static uint32_t dbg_gate(struct sim_shared *sh, uint32_t handle, uint64_t addr, 
 		return SEVM_ABI_SEV_RET_INVALID_ADDRESS;
 	if (len % 16)
 		return SEVM_ABI_SEV_RET_INVALID_LEN;
-	*g = guest(sh, handle);
+	*g = sim__fw_guest(sh, handle);
 	if (!*g)
 		return SEVM_ABI_SEV_RET_INVALID_GUEST;
 	if ((*g)->policy & SIM_POLICY_NODBG)
@@ -656,18 +672,19 @@ uint32_t sim__fw_dbg_encrypt(struct sim_shared *sh, uint32_t handle, const uint8
 
 /*
  * §7.3, §13 ATTESTATION: LSECRET, RUNNING, SUPDATE or SENT; LEN < 0xD0 ->
- * INVALID_LEN with the length written back.  The model has no PEK: the
- * signature fields (usage, algorithm, SIG1) are zero.
+ * INVALID_LEN with the length written back.  The model keeps no PEK private
+ * key after host creation: the signature fields (usage, algorithm, SIG1)
+ * are zero.
  */
 uint32_t sim__fw_attestation(struct sim_shared *sh, uint32_t handle, const uint8_t mnonce[16],
 			     uint8_t *out, uint32_t *len)
 {
 	struct sim_guest *g;
-	uint32_t st = need_working(sh);
+	uint32_t st = sim__fw_need_working(sh);
 
 	if (st)
 		return st;
-	g = guest(sh, handle);
+	g = sim__fw_guest(sh, handle);
 	if (!g)
 		return SEVM_ABI_SEV_RET_INVALID_GUEST;
 	if (g->state != SEVSIM_GSTATE_LSECRET && g->state != SEVSIM_GSTATE_RUNNING &&
@@ -684,31 +701,4 @@ uint32_t sim__fw_attestation(struct sim_shared *sh, uint32_t handle, const uint8
 		out[48 + i] = (uint8_t)(g->policy >> (8 * i));
 	*len = SIM_ATTESTATION_LEN;
 	return SEVM_ABI_SEV_RET_SUCCESS;
-}
-
-/*
- * SEND_* and RECEIVE_*: the gates of §5.3, §5.4, §6, §8 up to the guest
- * state; the transport itself is not modelled, so a command that passes them
- * is answered as by a guest that cannot send or receive: INVALID_GUEST_STATE.
- */
-uint32_t sim__fw_migration_cmd(struct sim_shared *sh, uint32_t cmd, uint32_t handle)
-{
-	struct sim_guest *g;
-	uint32_t st;
-
-	if (cmd == FW_RECEIVE_START) {
-		st = need_init_or_working(sh);
-		return st ? st : SEVM_ABI_SEV_RET_INVALID_GUEST_STATE;
-	}
-	st = need_working(sh);
-	if (st)
-		return st;
-	g = guest(sh, handle);
-	if (!g)
-		return SEVM_ABI_SEV_RET_INVALID_GUEST;
-	/* §9.1 NOSEND */
-	if (cmd == FW_SEND_START && g->state == SEVSIM_GSTATE_RUNNING &&
-	    (g->policy & SIM_POLICY_NOSEND))
-		return SEVM_ABI_SEV_RET_POLICY_FAILURE;
-	return SEVM_ABI_SEV_RET_INVALID_GUEST_STATE;
 }

@@ -102,6 +102,7 @@ static void config_from_opts(struct sim_config *c, const struct sevsim_host_opts
 	c->sev_es = !o.no_sev_es;
 	c->vm_types = !o.no_vm_types;
 	c->dead_vm_rejects_ioctls = o.dead_vm_rejects_ioctls;
+	c->upstream_vmsa_ids = o.upstream_vmsa_ids;
 	if (o.api_major || o.api_minor || o.build) {
 		c->api_major = (uint8_t)o.api_major;
 		c->api_minor = (uint8_t)o.api_minor;
@@ -133,8 +134,11 @@ static int map_host(int fd, struct sevsim **out)
 
 static int init_shared(struct sim_shared *sh, const struct sevsim_host_opts *opts)
 {
+	struct sevsim_host_opts o = { 0 };
 	int r;
 
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	config_from_opts(&sh->cfg, opts);
 	/* min_sev_asid = sev_es_asids + 1 (CPUID 0x8000001f EDX); both ranges must fit. */
 	if ((uint64_t)sh->cfg.sev_asids + sh->cfg.sev_es_asids >= SIM_MAX_ASIDS)
@@ -146,6 +150,8 @@ static int init_shared(struct sim_shared *sh, const struct sevsim_host_opts *opt
 		r = sim__mutex_init(&sh->mirror_lock);
 	if (!r)
 		r = sim__mutex_init(&sh->fw_lock);
+	if (!r)
+		r = sim__platform_create(sh, o.domain_of ? o.domain_of->sh : NULL);
 	if (r)
 		return r;
 	/*

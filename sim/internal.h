@@ -22,11 +22,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
+
 #include "abi/compat.h"
 #include "sevsim.h"
 
 #define SIM_MAGIC		0x313053494d535653ull	/* "SVSMIS01" */
-#define SIM_LAYOUT_VERSION	1
+#define SIM_LAYOUT_VERSION	2
 
 /* Capacities of the shared mapping (fixed: it is one memfd). */
 #define SIM_MAX_VMS		64
@@ -79,10 +81,50 @@ struct sim_ident {
 #define SIM_POLICY_NOKS		(1u << 1)
 #define SIM_POLICY_ES		(1u << 2)
 #define SIM_POLICY_NOSEND	(1u << 3)
+#define SIM_POLICY_DOMAIN	(1u << 4)
+#define SIM_POLICY_SEV		(1u << 5)
 #define SIM_POLICY_RESERVED	0xffc0u		/* bits 6-15 */
 
 /* Firmware-format sizes (sev-firmware.md §13, §14). */
 #define SIM_ATTESTATION_LEN	0xd0
+
+/* Certificates (§1, §2): sizes, usages, algorithms. */
+#define SIM_CERT_LEN		SEVM_ABI_SEV_CERT_SIZE	/* 2084 */
+#define SIM_CERT_BODY		0x414		/* what SIG1 and SIG2 sign */
+#define SIM_P384_BYTES		48
+#define SIM_EC_FIELD		72		/* QX, QY, R, S fields */
+#define SIM_SIG_LEN		512		/* a signature slot */
+#define SIM_RSA_MAX_BYTES	512
+#define SIM_AMD_KEY_BYTES	256		/* the model's ARK and ASK: RSA-2048 */
+#define SIM_AMD_CERT_LEN	(0x40 + 3 * SIM_AMD_KEY_BYTES)	/* 832 */
+
+enum {
+	SIM_USAGE_ARK = 0x0000, SIM_USAGE_ASK = 0x0013, SIM_USAGE_NONE = 0x1000,
+	SIM_USAGE_OCA = 0x1001, SIM_USAGE_PEK = 0x1002, SIM_USAGE_PDH = 0x1003,
+	SIM_USAGE_CEK = 0x1004,
+};
+
+enum {
+	SIM_ALGO_NONE = 0x000,
+	SIM_ALGO_RSA_SHA256 = 0x001, SIM_ALGO_ECDSA_SHA256 = 0x002, SIM_ALGO_ECDH_SHA256 = 0x003,
+	SIM_ALGO_RSA_SHA384 = 0x101, SIM_ALGO_ECDSA_SHA384 = 0x102, SIM_ALGO_ECDH_SHA384 = 0x103,
+};
+
+/*
+ * The platform's identity (§3), made at host creation and never changed:
+ * the certificates as PDH_CERT_EXPORT and SEND_START see them, and the two
+ * private keys the firmware still needs, as raw big-endian scalars.
+ */
+struct sim_platform {
+	uint8_t pdh_priv[SIM_P384_BYTES];	/* ECDH of SEND_START, RECEIVE_START */
+	uint8_t oca_priv[SIM_P384_BYTES];	/* signs the PEK of a host made with domain_of */
+	uint8_t pdh[SIM_CERT_LEN];
+	uint8_t pek[SIM_CERT_LEN];
+	uint8_t oca[SIM_CERT_LEN];
+	uint8_t cek[SIM_CERT_LEN];
+	uint8_t ask[SIM_AMD_CERT_LEN];
+	uint8_t ark[SIM_AMD_CERT_LEN];
+};
 
 struct sim_guest {
 	uint32_t handle;	/* 0: free */
@@ -90,7 +132,7 @@ struct sim_guest {
 	uint32_t state;		/* SEVSIM_GSTATE_* */
 	uint32_t asid;		/* 0: not activated */
 	uint8_t vek[32];	/* memory key: XEX data key || tweak key */
-	uint8_t tek[16];	/* transport keys of the launch channel */
+	uint8_t tek[16];	/* transport keys: the launch channel, then SEND/RECEIVE's */
 	uint8_t tik[16];
 	uint8_t digest[32];	/* launch digest (a hash chain, see crypto.c) */
 	uint8_t measure[32];	/* LAUNCH_MEASURE's HMAC, for LAUNCH_SECRET */
@@ -100,6 +142,7 @@ struct sim_fw {
 	uint32_t platform_state;	/* SEVM_ABI_SEV_STATE_* */
 	bool es_ready;			/* CONFIG_ES: SEV-ES initialised */
 	uint32_t next_handle;
+	struct sim_platform id;
 	struct sim_guest guests[SIM_MAX_GUESTS];
 };
 
@@ -190,6 +233,7 @@ struct sim_config {
 	bool sev_es;			/* kvm_amd.sev_es */
 	bool vm_types;			/* KVM_SEV_INIT2 and VM types 2, 3 */
 	bool dead_vm_rejects_ioctls;
+	bool upstream_vmsa_ids;		/* ids 10 and 14 are -EINVAL, as upstream */
 	uint8_t api_major, api_minor, build;
 };
 
@@ -277,6 +321,97 @@ int sim__hmac(const uint8_t *key, size_t key_len, const void *data, size_t len,
 int sim__aes_ctr(const uint8_t key[16], const uint8_t iv[16], const uint8_t *in, uint8_t *out,
 		 size_t len);
 
+/* ---- pkey.c: P-384 and RSA on the certificates' little-endian numbers --- */
+
+/* A new P-384 key: its scalar (big-endian) and point (little-endian); NULL on failure. */
+EVP_PKEY *sim__ec_generate(uint8_t priv[SIM_P384_BYTES], uint8_t qx[SIM_P384_BYTES],
+			    uint8_t qy[SIM_P384_BYTES]);
+EVP_PKEY *sim__ec_private(const uint8_t priv[SIM_P384_BYTES], const uint8_t qx[SIM_P384_BYTES],
+			  const uint8_t qy[SIM_P384_BYTES]);
+/* NULL unless (qx, qy) is a point of P-384. */
+EVP_PKEY *sim__ec_public(const uint8_t qx[SIM_P384_BYTES], const uint8_t qy[SIM_P384_BYTES]);
+int sim__ecdh(EVP_PKEY *priv, EVP_PKEY *peer, uint8_t z[SIM_P384_BYTES]);
+int sim__ecdsa_sign(EVP_PKEY *k, const EVP_MD *md, const void *msg, size_t len,
+		    uint8_t slot[SIM_SIG_LEN]);
+bool sim__ecdsa_verify(EVP_PKEY *k, const EVP_MD *md, const void *msg, size_t len,
+		       const uint8_t slot[SIM_SIG_LEN]);
+/* The exponent and modulus of an RSA key, little-endian in len bytes each. */
+int sim__rsa_parts(EVP_PKEY *k, uint8_t *exp, uint8_t *mod, size_t len);
+EVP_PKEY *sim__rsa_public(const uint8_t *exp, const uint8_t *mod, size_t len);
+int sim__rsa_sign(EVP_PKEY *k, const EVP_MD *md, const void *msg, size_t len, uint8_t *sig,
+		  size_t sig_len);
+bool sim__rsa_verify(EVP_PKEY *k, const EVP_MD *md, const void *msg, size_t len,
+		     const uint8_t *sig, size_t sig_len);
+
+/* ---- amd_root.c: the model's stand-in for AMD's keys --------------------- */
+
+extern const uint8_t sim__ark_key_id[16];
+extern const uint8_t sim__ask_key_id[16];
+/* The ARK's or the ASK's private key; NULL on failure. */
+EVP_PKEY *sim__amd_root_key(bool ask);
+
+/* ---- cert.c: the SEV and AMD certificate formats ------------------------- */
+
+/* §1.1: a certificate of this host's firmware version with a P-384 key, slots empty. */
+void sim__sev_cert_init(uint8_t cert[SIM_CERT_LEN], const struct sim_config *cfg, uint32_t usage,
+			uint32_t algo, const uint8_t qx[SIM_P384_BYTES],
+			const uint8_t qy[SIM_P384_BYTES]);
+/* Sign slot 0 or 1 as (usage, algo): ECDSA or RSA-PSS as algo says. */
+int sim__sev_cert_sign(uint8_t cert[SIM_CERT_LEN], int slot, uint32_t usage, uint32_t algo,
+		       EVP_PKEY *signer);
+/* §2.1: an AMD-format certificate of an RSA-2048 key, signed by an RSA-2048 key. */
+int sim__amd_cert_make(uint8_t cert[SIM_AMD_CERT_LEN], const uint8_t key_id[16],
+		       const uint8_t certifying_id[16], uint32_t usage, EVP_PKEY *key,
+		       EVP_PKEY *signer);
+/*
+ * §1.7 sev_cert_sanity_check(): version, key, exact usage and algorithm;
+ * the key to *key.  An SEV status.
+ */
+uint32_t sim__cert_sanity(const uint8_t *cert, uint32_t usage, uint32_t algo, EVP_PKEY **key);
+/* §8.1 step 6: the receiver's ARK -> ASK -> CEK -> PEK -> PDH against this host's root. */
+uint32_t sim__chain_platform(const struct sim_shared *sh, const uint8_t *pdh, uint32_t pdh_len,
+			     const uint8_t *plat, uint32_t plat_len, const uint8_t *amd,
+			     uint32_t amd_len);
+/* §8.1 step 7: OCA -> PEK -> PDH, and the receiver's OCA this host's own. */
+uint32_t sim__chain_domain(const struct sim_shared *sh, const uint8_t *pdh, uint32_t pdh_len,
+			   const uint8_t *plat, uint32_t plat_len);
+
+/* ---- channel.c: the transport of §4 and §5 ------------------------------- */
+
+#define SIM_SESSION_LEN		SEVM_ABI_SEV_SESSION_SIZE	/* 128 */
+#define SIM_HDR_LEN		SEVM_ABI_SEV_PACKET_HDR_SIZE	/* 52 */
+#define SIM_PACKET_MAX		0x5000	/* FW SEV_SCRATCH_BUF_LEN */
+
+/* §4.2 KDF: NIST SP 800-108 counter mode, HMAC-SHA256, i and L little-endian. */
+int sim__kdf(const uint8_t *key, size_t key_len, const char *label, const uint8_t *ctx,
+	     size_t ctx_len, uint8_t *out, size_t out_len);
+/* §4.1: the session a sender makes from Z and its fresh values. */
+int sim__session_build(const uint8_t *z, size_t z_len, const uint8_t nonce[16],
+		       const uint8_t wrap_iv[16], const uint8_t tek[16], const uint8_t tik[16],
+		       uint32_t policy, uint8_t session[SIM_SESSION_LEN]);
+/* §4.4: check and unwrap a session; an SEV status (BAD_MEASUREMENT on any MAC). */
+uint32_t sim__session_open(const uint8_t *z, size_t z_len,
+			   const uint8_t session[SIM_SESSION_LEN], uint32_t policy,
+			   uint8_t tek[16], uint8_t tik[16]);
+/* §5.2: encrypt-then-MAC len bytes into trans (len bytes) and a 52-byte header. */
+int sim__packet_seal(const uint8_t tek[16], const uint8_t tik[16], const uint8_t *plain,
+		     uint32_t len, uint8_t hdr[SIM_HDR_LEN], uint8_t *trans);
+/* §5.4 step 9: the MAC first, then decrypt; an SEV status. */
+uint32_t sim__packet_open(const uint8_t tek[16], const uint8_t tik[16],
+			  const uint8_t hdr[SIM_HDR_LEN], const uint8_t *trans, uint32_t len,
+			  uint8_t *plain);
+
+/* ---- platform.c: the platform's identity --------------------------------- */
+
+/* Keys and certificates for a new host; with domain, that host's OCA (same owner). */
+int sim__platform_create(struct sim_shared *sh, const struct sim_shared *domain);
+/* §4.3: Z between this platform's PDH and a remote PDH certificate; an SEV status. */
+uint32_t sim__pdh_agree(const struct sim_shared *sh, const uint8_t *remote_pdh,
+			uint8_t z[SIM_P384_BYTES]);
+/* §13 PDH_CERT_EXPORT: pdh / chain may be NULL with lengths 0 (the length query). */
+uint32_t sim__fw_pdh_cert_export(struct sim_shared *sh, uint8_t *pdh, uint32_t *pdh_len,
+				 uint8_t *chain, uint32_t *chain_len);
+
 /* ---- fw.c: firmware commands; each returns an SEV status (0 success) ----- */
 
 uint32_t sim__fw_platform_init(struct sim_shared *sh);
@@ -318,10 +453,71 @@ uint32_t sim__fw_dbg_encrypt(struct sim_shared *sh, uint32_t handle, const uint8
 			     uint64_t dst, uint32_t len);
 uint32_t sim__fw_attestation(struct sim_shared *sh, uint32_t handle, const uint8_t mnonce[16],
 			     uint8_t *out, uint32_t *len);
-/* SEND_* / RECEIVE_*: the firmware gates only (see README). */
-uint32_t sim__fw_migration_cmd(struct sim_shared *sh, uint32_t cmd, uint32_t handle);
 /* The guest's SEV API state, 0 for an unknown handle. */
 uint32_t sim__fw_guest_state(struct sim_shared *sh, uint32_t handle);
+
+/* fw.c's gates and contexts, which fw_migrate.c shares */
+uint32_t sim__fw_need_working(const struct sim_shared *sh);
+uint32_t sim__fw_need_init_or_working(const struct sim_shared *sh);
+struct sim_guest *sim__fw_guest(struct sim_shared *sh, uint32_t handle);
+uint32_t sim__fw_guest_gate(struct sim_shared *sh, uint32_t handle, uint32_t state,
+			    struct sim_guest **out);
+uint32_t sim__fw_check_policy(const struct sim_shared *sh, uint32_t policy);
+/* A free context, NULL when every one is in use (RESOURCE_LIMIT). */
+struct sim_guest *sim__fw_guest_slot(struct sim_shared *sh);
+/*
+ * Give the free context g a memory key (share's, or new), transport keys
+ * (tek and tik, or new ones when NULL), a handle and a state; the platform is
+ * WORKING from then on (§7.4).
+ */
+uint32_t sim__fw_guest_open(struct sim_shared *sh, struct sim_guest *g,
+			    const struct sim_guest *share, uint32_t policy, uint32_t state,
+			    const uint8_t *tek, const uint8_t *tik);
+
+/* ---- fw_migrate.c: SEND_* and RECEIVE_* (§5, §6, §8) --------------------- */
+
+struct sim_fw_send_start {
+	uint32_t handle;
+	uint32_t policy;		/* out: the guest's */
+	const uint8_t *pdh, *plat, *amd;	/* the receiver's certificates */
+	uint32_t pdh_len, plat_len, amd_len;
+	uint8_t *session;		/* out: SIM_SESSION_LEN bytes */
+	uint32_t session_len;		/* in/out: 128 written back on INVALID_LEN */
+};
+uint32_t sim__fw_send_start(struct sim_shared *sh, struct sim_fw_send_start *p);
+
+struct sim_fw_receive_start {
+	uint32_t handle;		/* in: 0 or a guest to share keys with; out: new */
+	uint32_t policy;
+	const uint8_t *pdh;		/* the sender's PDH */
+	uint32_t pdh_len;
+	const uint8_t *session;
+	uint32_t session_len;
+};
+uint32_t sim__fw_receive_start(struct sim_shared *sh, struct sim_fw_receive_start *p);
+
+/*
+ * One packet of SEND_UPDATE_* / RECEIVE_UPDATE_*.  DATA: guest memory at
+ * guest_addr in the calling process.  VMSA: the page KVM serialises
+ * (sev_cmd.c), SEND's input and RECEIVE's output.
+ */
+struct sim_fw_packet {
+	uint32_t handle;
+	bool vmsa;
+	bool vmsa_known;		/* SEND_UPDATE_VMSA: the firmware made this VMSA */
+	uint8_t *hdr;
+	uint32_t hdr_len;		/* SEND: 52 written back (success, INVALID_LEN) */
+	uint64_t guest_addr;
+	uint32_t guest_len;
+	uint8_t *trans;
+	uint32_t trans_len;
+	uint8_t *page;			/* VMSA: SIM_PAGE_SIZE bytes */
+};
+uint32_t sim__fw_send_update(struct sim_shared *sh, struct sim_fw_packet *p);
+uint32_t sim__fw_receive_update(struct sim_shared *sh, struct sim_fw_packet *p);
+uint32_t sim__fw_send_finish(struct sim_shared *sh, uint32_t handle);
+uint32_t sim__fw_send_cancel(struct sim_shared *sh, uint32_t handle);
+uint32_t sim__fw_receive_finish(struct sim_shared *sh, uint32_t handle);
 
 /* KVM_GET_MSR_INDEX_LIST: the MSRs a vCPU stores (kvm.c) */
 extern const uint32_t sim__msr_list[SIM_NR_MSRS];

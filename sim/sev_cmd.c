@@ -2,9 +2,11 @@
 /*
  * KVM_MEMORY_ENCRYPT_OP and the encrypted-region ioctls: KVM's side of SEV
  * (arch/x86/kvm/svm/sev.c), check for check and in the kernel's order, in
- * front of the firmware of fw.c.  The v7.0 rules are modelled (LAUNCH_UPDATE_VMSA
- * and LAUNCH_FINISH refuse in-flight vCPU creation; a second VMSA encryption
- * is -EINVAL).  Section numbers are sev-kernel-rules.md's.
+ * front of the firmware of fw.c and fw_migrate.c.  The v7.0 rules are
+ * modelled (LAUNCH_UPDATE_VMSA and LAUNCH_FINISH refuse in-flight vCPU
+ * creation; a second VMSA encryption is -EINVAL).  One extension is not
+ * upstream's: SEND_UPDATE_VMSA and RECEIVE_UPDATE_VMSA (README).  Section
+ * numbers are sev-kernel-rules.md's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,15 +20,6 @@
 #define GHCB_VERSION_DEFAULT	2
 #define GHCB_VERSION_MIN	1
 #define DR7_FIXED_1		0x400ull
-
-/* SEV API command ids the migration stubs pass to the firmware (§6.4). */
-#define FW_SEND_START		0x40
-#define FW_SEND_UPDATE_DATA	0x41
-#define FW_SEND_FINISH		0x43
-#define FW_SEND_CANCEL		0x44
-#define FW_RECEIVE_START	0x50
-#define FW_RECEIVE_UPDATE_DATA	0x51
-#define FW_RECEIVE_FINISH	0x53
 
 struct cmd {
 	struct sevsim *sim;
@@ -249,11 +242,20 @@ static int launch_update_data(struct cmd *k)
  * sev_es_sync_vmsa(): the VMSA the firmware measures.  The model's is the
  * vCPU's REGS and SREGS as stored, not AMD's save-area layout.
  */
+#define VMSA_SREGS	0x400
+
 static void build_vmsa(const struct sim_vcpu *v, uint8_t page[SIM_PAGE_SIZE])
 {
 	memset(page, 0, SIM_PAGE_SIZE);
 	memcpy(page, &v->regs, sizeof(v->regs));
-	memcpy(page + 0x400, &v->sregs, sizeof(v->sregs));
+	memcpy(page + VMSA_SREGS, &v->sregs, sizeof(v->sregs));
+}
+
+/* RECEIVE_UPDATE_VMSA's page back into the vCPU (the model's extension, below) */
+static void load_vmsa(struct sim_vcpu *v, const uint8_t page[SIM_PAGE_SIZE])
+{
+	memcpy(&v->regs, page, sizeof(v->regs));
+	memcpy(&v->sregs, page + VMSA_SREGS, sizeof(v->sregs));
 }
 
 /* __sev_launch_update_vmsa() for one vCPU, its mutex held */
@@ -551,62 +553,91 @@ static int attestation_report(struct cmd *k)
 	return r;
 }
 
-/* ---- SEND_* / RECEIVE_* (§4.13 - §4.17): KVM's checks, firmware stubbed --- */
+/* ---- SEND_* / RECEIVE_* (§4.13 - §4.17) ------------------------------------ */
 
-static int fw_migration(struct cmd *k, int fd, uint32_t fw_cmd)
+/* sev_issue_cmd(): SEND_* and RECEIVE_UPDATE_* go through the saved sev->fd */
+static int fw_send_start(struct cmd *k, struct sim_fw_send_start *fw)
 {
-	int r = fw_enter(k, fd);
+	int r = fw_enter(k, k->vm->sev.fd);
 
-	return r ? r : fw_leave(k, sim__fw_migration_cmd(k->sh, fw_cmd, k->vm->sev.handle));
+	fw->handle = k->vm->sev.handle;
+	return r ? r : fw_leave(k, sim__fw_send_start(k->sh, fw));
 }
 
-/* sev_send_start() */
+static int fw_packet(struct cmd *k, struct sim_fw_packet *fw, bool send)
+{
+	int r = fw_enter(k, k->vm->sev.fd);
+
+	fw->handle = k->vm->sev.handle;
+	if (r)
+		return r;
+	return fw_leave(k, send ? sim__fw_send_update(k->sh, fw)
+				: sim__fw_receive_update(k->sh, fw));
+}
+
+/*
+ * sev_send_start().  A zero session_len is __sev_send_start_query_session_length():
+ * a command with only the handle.  Either way the firmware's policy and
+ * session_len come back in the struct, even when it failed.
+ */
 static int send_start(struct cmd *k)
 {
 	struct sevm_abi_sev_send_start p;
-	uint8_t *pdh = NULL, *plat = NULL, *amd = NULL;
-	uint32_t session_len;
+	struct sim_fw_send_start fw = { 0 };
+	uint8_t *pdh = NULL, *plat = NULL, *amd = NULL, *session = NULL;
 	int r;
 
 	if (!sim__sev_guest(k->vm))
 		return -ENOTTY;
 	if (sim__copy_from_user(&p, k->c->data, sizeof(p)))
 		return -EFAULT;
-	/* __sev_send_start_query_session_length(): the struct goes back either way */
-	if (!p.session_len) {
-		r = fw_migration(k, k->vm->sev.fd, FW_SEND_START);
-		p.session_len = 0;
-		if (sim__copy_to_user(k->c->data, &p, sizeof(p)))
-			r = -EFAULT;
-		return r;
+	if (p.session_len) {
+		if (!p.pdh_cert_uaddr || !p.pdh_cert_len || !p.session_uaddr ||
+		    p.session_len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE)
+			return -EINVAL;
+		session = calloc(1, p.session_len);
+		if (!session)
+			return -ENOMEM;
+		/* plat_certs and amd_certs are blobs too: mandatory whatever the policy */
+		r = copy_blob(p.pdh_cert_uaddr, p.pdh_cert_len, &pdh);
+		if (!r)
+			r = copy_blob(p.plat_certs_uaddr, p.plat_certs_len, &plat);
+		if (!r)
+			r = copy_blob(p.amd_certs_uaddr, p.amd_certs_len, &amd);
+		if (r)
+			goto out;
+		fw = (struct sim_fw_send_start){
+			.pdh = pdh, .pdh_len = p.pdh_cert_len, .plat = plat,
+			.plat_len = p.plat_certs_len, .amd = amd, .amd_len = p.amd_certs_len,
+			.session = session, .session_len = p.session_len };
 	}
-	if (!p.pdh_cert_uaddr || !p.pdh_cert_len || !p.session_uaddr ||
-	    p.session_len > SEVM_ABI_SEV_FW_BLOB_MAX_SIZE)
-		return -EINVAL;
-	session_len = p.session_len;
-	r = copy_blob(p.pdh_cert_uaddr, p.pdh_cert_len, &pdh);
-	if (!r)
-		r = copy_blob(p.plat_certs_uaddr, p.plat_certs_len, &plat);
-	if (!r)
-		r = copy_blob(p.amd_certs_uaddr, p.amd_certs_len, &amd);
-	if (!r) {
-		r = fw_migration(k, k->vm->sev.fd, FW_SEND_START);
-		/* policy and session_len come back from the firmware even when it failed */
-		p.policy = 0;
-		p.session_len = session_len;
-		if (sim__copy_to_user(k->c->data, &p, sizeof(p)))
-			r = -EFAULT;
+	r = fw_send_start(k, &fw);
+	/* the session first; its fault skips the struct */
+	if (!r && session && sim__copy_to_user(p.session_uaddr, session, p.session_len)) {
+		r = -EFAULT;
+		goto out;
 	}
+	p.policy = fw.policy;
+	p.session_len = fw.session_len;
+	if (sim__copy_to_user(k->c->data, &p, sizeof(p)))
+		r = -EFAULT;
+out:
+	free(session);
 	free(amd);
 	free(plat);
 	free(pdh);
 	return r;
 }
 
-/* sev_send_update_data(): the single-page rule */
+/*
+ * sev_send_update_data(): the single-page rule.  A zero trans_len or hdr_len
+ * is __sev_send_update_data_query_lengths(): a command with only the handle,
+ * whose hdr_len and trans_len come back in the struct.
+ */
 static int send_update_data(struct cmd *k)
 {
 	struct sevm_abi_sev_send_update_data p;
+	struct sim_fw_packet fw = { 0 };
 	uint64_t off, n;
 	int r;
 
@@ -615,8 +646,9 @@ static int send_update_data(struct cmd *k)
 	if (sim__copy_from_user(&p, k->c->data, sizeof(p)))
 		return -EFAULT;
 	if (!p.trans_len || !p.hdr_len) {
-		r = fw_migration(k, k->vm->sev.fd, FW_SEND_UPDATE_DATA);
-		p.hdr_len = p.trans_len = 0;
+		r = fw_packet(k, &fw, true);
+		p.hdr_len = fw.hdr_len;
+		p.trans_len = fw.trans_len;
 		if (sim__copy_to_user(k->c->data, &p, sizeof(p)))
 			r = -EFAULT;
 		return r;
@@ -629,16 +661,39 @@ static int send_update_data(struct cmd *k)
 	r = sim__pin(k->vm, p.guest_uaddr & ~(SIM_PAGE_SIZE - 1), SIM_PAGE_SIZE, false, &n);
 	if (r)
 		return r;
-	r = fw_migration(k, k->vm->sev.fd, FW_SEND_UPDATE_DATA);
+	/* no 16 KiB cap on these two: they are kmalloc'ed, not psp_copy_user_blob()'ed */
+	fw.hdr = calloc(1, p.hdr_len);
+	fw.trans = calloc(1, p.trans_len);
+	r = -ENOMEM;
+	if (fw.hdr && fw.trans) {
+		fw.hdr_len = p.hdr_len;
+		fw.trans_len = p.trans_len;
+		fw.guest_addr = p.guest_uaddr;
+		fw.guest_len = p.guest_len;
+		r = fw_packet(k, &fw, true);
+	}
+	/* the transport buffer, then the header; no struct write-back */
+	if (!r && sim__copy_to_user(p.trans_uaddr, fw.trans, p.trans_len))
+		r = -EFAULT;
+	if (!r && sim__copy_to_user(p.hdr_uaddr, fw.hdr, p.hdr_len))
+		r = -EFAULT;
+	free(fw.trans);
+	free(fw.hdr);
 	sim__unpin(k->vm, n);
 	return r;
 }
 
-/* sev_receive_start(): through argp->sev_fd */
+/*
+ * sev_receive_start(): through argp->sev_fd; then ACTIVATE binds this VM's
+ * own ASID, allocated at its INIT, to the new handle (sev_bind_asid()).
+ */
 static int receive_start(struct cmd *k)
 {
 	struct sevm_abi_sev_receive_start p;
+	struct sim_fw_receive_start fw = { 0 };
+	struct sim_sev *sev = &k->vm->sev;
 	uint8_t *pdh = NULL, *session = NULL;
+	uint32_t st;
 	int r;
 
 	if (!sim__sev_guest(k->vm))
@@ -651,7 +706,35 @@ static int receive_start(struct cmd *k)
 	if (!r)
 		r = copy_blob(p.session_uaddr, p.session_len, &session);
 	if (!r)
-		r = fw_migration(k, (int)k->c->sev_fd, FW_RECEIVE_START);
+		r = fw_enter(k, (int)k->c->sev_fd);
+	if (r)
+		goto out;
+	fw = (struct sim_fw_receive_start){ .handle = p.handle, .policy = p.policy, .pdh = pdh,
+					    .pdh_len = p.pdh_len, .session = session,
+					    .session_len = p.session_len };
+	st = sim__fw_receive_start(k->sh, &fw);
+	/* v7.0: a failed bind decommissions the new context */
+	if (!st) {
+		st = sim__fw_activate(k->sh, fw.handle, sev->asid);
+		if (st)
+			sim__fw_decommission(k->sh, fw.handle);
+	}
+	r = fw_leave(k, st);
+	if (r)
+		goto out;
+	p.handle = fw.handle;
+	if (sim__copy_to_user(k->c->data, &p, sizeof(p))) {
+		/* sev_unbind_asid() */
+		sim__lock(&k->sh->fw_lock);
+		sim__fw_deactivate(k->sh, fw.handle);
+		sim__fw_decommission(k->sh, fw.handle);
+		sim__unlock(&k->sh->fw_lock);
+		r = -EFAULT;
+		goto out;
+	}
+	sev->handle = fw.handle;
+	sev->fd = (int32_t)k->c->sev_fd;
+out:
 	free(session);
 	free(pdh);
 	return r;
@@ -661,6 +744,7 @@ static int receive_start(struct cmd *k)
 static int receive_update_data(struct cmd *k)
 {
 	struct sevm_abi_sev_receive_update_data p;
+	struct sim_fw_packet fw = { 0 };
 	uint8_t *hdr = NULL, *trans = NULL;
 	uint64_t off, n;
 	int r;
@@ -681,7 +765,11 @@ static int receive_update_data(struct cmd *k)
 	if (!r) {
 		r = sim__pin(k->vm, p.guest_uaddr & ~(SIM_PAGE_SIZE - 1), SIM_PAGE_SIZE, true, &n);
 		if (!r) {
-			r = fw_migration(k, k->vm->sev.fd, FW_RECEIVE_UPDATE_DATA);
+			fw = (struct sim_fw_packet){ .hdr = hdr, .hdr_len = p.hdr_len,
+						     .guest_addr = p.guest_uaddr,
+						     .guest_len = p.guest_len, .trans = trans,
+						     .trans_len = p.trans_len };
+			r = fw_packet(k, &fw, false);
 			sim__unpin(k->vm, n);
 		}
 	}
@@ -691,11 +779,129 @@ static int receive_update_data(struct cmd *k)
 }
 
 /* sev_send_finish(), sev_send_cancel(), sev_receive_finish(); data is ignored */
-static int migration_simple(struct cmd *k, uint32_t fw_cmd)
+static int migration_end(struct cmd *k, uint32_t (*fw_cmd)(struct sim_shared *, uint32_t))
 {
+	int r;
+
 	if (!sim__sev_guest(k->vm))
 		return -ENOTTY;
-	return fw_migration(k, k->vm->sev.fd, fw_cmd);
+	r = fw_enter(k, k->vm->sev.fd);
+	return r ? r : fw_leave(k, fw_cmd(k->sh, k->vm->sev.handle));
+}
+
+/* ---- SEND_UPDATE_VMSA (10) / RECEIVE_UPDATE_VMSA (14): the model's extension -- */
+
+/*
+ * Upstream KVM leaves ids 10 and 14 unhandled (-EINVAL).  The model carries
+ * SEV-ES state as out-of-tree kernels do, with the library's argument
+ * (struct sevm_abi_sev_update_vmsa), and answers as the neighbouring
+ * commands do: a VM that is not an SEV guest, an unknown vCPU id, a missing
+ * buffer or a transport length other than one page is -EINVAL (as upstream
+ * for the first, so a probe of a non-SEV VM cannot tell); a plain SEV guest
+ * reaches the firmware, which refuses a VMSA without ES (UNSUPPORTED).
+ */
+static struct sim_vcpu *vcpu_by_id(struct sim_vm *vm, uint32_t id)
+{
+	uint32_t n = __atomic_load_n(&vm->online_vcpus, __ATOMIC_ACQUIRE);
+
+	for (uint32_t i = 0; i < n; i++)
+		if (vm->vcpus[i].id == id)
+			return &vm->vcpus[i];
+	return NULL;
+}
+
+static int vmsa_args(struct cmd *k, struct sevm_abi_sev_update_vmsa *p, struct sim_vcpu **v)
+{
+	if (!sim__sev_guest(k->vm))
+		return -EINVAL;
+	if (sim__copy_from_user(p, k->c->data, sizeof(*p)))
+		return -EFAULT;
+	if (!p->hdr_uaddr || !p->hdr_len || !p->trans_uaddr || p->trans_len != SIM_PAGE_SIZE)
+		return -EINVAL;
+	*v = vcpu_by_id(k->vm, p->vcpu_id);
+	return *v ? 0 : -EINVAL;
+}
+
+/* The VMSA page under vcpu->mutex: one packet of SIM_PAGE_SIZE, as SEND_UPDATE_DATA's */
+static int send_update_vmsa(struct cmd *k)
+{
+	struct sevm_abi_sev_update_vmsa p;
+	struct sim_fw_packet fw = { .vmsa = true, .guest_len = SIM_PAGE_SIZE };
+	struct sim_vcpu *v;
+	int r = vmsa_args(k, &p, &v);
+
+	if (r)
+		return r;
+	fw.hdr = calloc(1, p.hdr_len);
+	fw.trans = calloc(1, SIM_PAGE_SIZE);
+	fw.page = malloc(SIM_PAGE_SIZE);
+	r = -ENOMEM;
+	if (fw.hdr && fw.trans && fw.page) {
+		fw.hdr_len = p.hdr_len;
+		fw.trans_len = SIM_PAGE_SIZE;
+		sim__lock(&v->mutex);
+		build_vmsa(v, fw.page);
+		/* the firmware knows the VMSAs it encrypted (§5.3 step 9) */
+		fw.vmsa_known = v->protected;
+		r = fw_packet(k, &fw, true);
+		sim__unlock(&v->mutex);
+	}
+	if (!r && sim__copy_to_user(p.trans_uaddr, fw.trans, SIM_PAGE_SIZE))
+		r = -EFAULT;
+	if (!r && sim__copy_to_user(p.hdr_uaddr, fw.hdr, p.hdr_len))
+		r = -EFAULT;
+	free(fw.page);
+	free(fw.trans);
+	free(fw.hdr);
+	return r;
+}
+
+/*
+ * The received state becomes the vCPU's, protected as after
+ * LAUNCH_UPDATE_VMSA; as there (v7.0), a vCPU whose VMSA is already
+ * encrypted is -EINVAL.
+ */
+static int receive_vmsa_one(struct cmd *k, struct sim_vcpu *v, struct sim_fw_packet *fw)
+{
+	int r;
+
+	if (v->protected)
+		return -EINVAL;
+	r = fw_packet(k, fw, false);
+	if (r)
+		return r;
+	load_vmsa(v, fw->page);
+	v->fpu_confidential = true;
+	v->protected = true;
+	return 0;
+}
+
+static int receive_update_vmsa(struct cmd *k)
+{
+	struct sevm_abi_sev_update_vmsa p;
+	struct sim_fw_packet fw = { .vmsa = true, .guest_len = SIM_PAGE_SIZE };
+	struct sim_vcpu *v;
+	int r = vmsa_args(k, &p, &v);
+
+	if (!r)
+		r = copy_blob(p.hdr_uaddr, p.hdr_len, &fw.hdr);
+	if (!r)
+		r = copy_blob(p.trans_uaddr, SIM_PAGE_SIZE, &fw.trans);
+	if (!r) {
+		fw.page = malloc(SIM_PAGE_SIZE);
+		r = fw.page ? 0 : -ENOMEM;
+	}
+	if (!r) {
+		fw.hdr_len = p.hdr_len;
+		fw.trans_len = SIM_PAGE_SIZE;
+		sim__lock(&v->mutex);
+		r = receive_vmsa_one(k, v, &fw);
+		sim__unlock(&v->mutex);
+	}
+	free(fw.page);
+	free(fw.trans);
+	free(fw.hdr);
+	return r;
 }
 
 /* ---- Dispatch (§3.2) -------------------------------------------------------- */
@@ -732,11 +938,21 @@ static int dispatch(struct cmd *k, int *r)
 	case SEVM_ABI_SEV_GET_ATTESTATION_REPORT: *r = attestation_report(k); break;
 	case SEVM_ABI_SEV_SEND_START:		*r = send_start(k); break;
 	case SEVM_ABI_SEV_SEND_UPDATE_DATA:	*r = send_update_data(k); break;
-	case SEVM_ABI_SEV_SEND_FINISH:		*r = migration_simple(k, FW_SEND_FINISH); break;
-	case SEVM_ABI_SEV_SEND_CANCEL:		*r = migration_simple(k, FW_SEND_CANCEL); break;
+	case SEVM_ABI_SEV_SEND_FINISH:		*r = migration_end(k, sim__fw_send_finish); break;
+	case SEVM_ABI_SEV_SEND_CANCEL:		*r = migration_end(k, sim__fw_send_cancel); break;
 	case SEVM_ABI_SEV_RECEIVE_START:	*r = receive_start(k); break;
 	case SEVM_ABI_SEV_RECEIVE_UPDATE_DATA:	*r = receive_update_data(k); break;
-	case SEVM_ABI_SEV_RECEIVE_FINISH:	*r = migration_simple(k, FW_RECEIVE_FINISH); break;
+	case SEVM_ABI_SEV_RECEIVE_FINISH:	*r = migration_end(k, sim__fw_receive_finish); break;
+	case SEVM_ABI_SEV_SEND_UPDATE_VMSA:
+	case SEVM_ABI_SEV_RECEIVE_UPDATE_VMSA:
+		/* upstream: sev_mem_enc_ioctl()'s default, no write-back */
+		if (k->sh->cfg.upstream_vmsa_ids) {
+			*r = -EINVAL;
+			return 0;
+		}
+		*r = k->c->id == SEVM_ABI_SEV_SEND_UPDATE_VMSA ? send_update_vmsa(k)
+							       : receive_update_vmsa(k);
+		break;
 	/* No SNP VM exists in the model: the SNP handlers' !sev_snp_guest() answers. */
 	case SEVM_ABI_SEV_SNP_LAUNCH_START:	*r = -ENOTTY; break;
 	case SEVM_ABI_SEV_SNP_LAUNCH_UPDATE:	*r = -EINVAL; break;

@@ -33,6 +33,14 @@ struct sevsim_host_opts {
 	bool no_vm_types;	/* a kernel before KVM_SEV_INIT2 (< 6.10): legacy INIT only */
 	bool dead_vm_rejects_ioctls; /* v5.16..v6.16: every ioctl on a moved-from VM is -EIO */
 	uint32_t api_major, api_minor, build; /* firmware version; 0: 1.55 build 21 */
+	/*
+	 * The platform owner: NULL, a self-signed OCA of the host's own; a host,
+	 * that host's OCA key and certificate (one owner's domain, policy bit
+	 * DOMAIN).  Read at creation only.
+	 */
+	const struct sevsim *domain_of;
+	/* KVM ids 10 and 14 (SEND/RECEIVE_UPDATE_VMSA) are -EINVAL, as upstream */
+	bool upstream_vmsa_ids;
 };
 
 /* A new modelled host, empty.  0 or -errno. */
@@ -49,6 +57,14 @@ int sevsim_install(struct sevsim *sim);
 
 /* Put the kernel back behind the seam; free the handle (the host lives on in other users). */
 void sevsim_free(struct sevsim *sim);
+
+/*
+ * The model's AMD signing chain, ASK || ARK (1664 bytes), as SEND_START's
+ * amd_certs takes it: what a VMM would fetch from AMD's KDS.  Every model
+ * host trusts this ARK.  0; -ENOSPC with *len set when buf is NULL or *len
+ * short; -EINVAL.
+ */
+int sevsim_amd_certs(struct sevsim *sim, void *buf, uint32_t *len);
 
 /* ---- Inspection, for tests (what hardware would not show) ---------------- */
 

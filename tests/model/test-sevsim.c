@@ -811,10 +811,11 @@ START_TEST(firmware_errors)
 	ck_assert_uint_eq(err, SEVM_ABI_SEV_RET_POLICY_FAILURE);
 	ck_assert_int_eq(dbg(g.vm, true, g.mem, NULL, 16, &err), -EINVAL);
 	ck_assert_int_eq(dbg(g.vm, true, g.mem, out, 0, &err), -EINVAL);
-	/* SEND_* are not modelled past KVM's checks: INVALID_GUEST_STATE */
+	/* SEND_START's length query: the session length before the guest state (§8.1) */
 	ck_assert_int_eq(sev_cmd(g.vm, SEVM_ABI_SEV_SEND_START, &ss, 0, &err), -EIO);
-	ck_assert_uint_eq(err, SEVM_ABI_SEV_RET_INVALID_GUEST_STATE);
-	ss.session_len = 128;
+	ck_assert_uint_eq(err, SEVM_ABI_SEV_RET_INVALID_LEN);
+	ck_assert_uint_eq(ss.session_len, 128);
+	/* KVM's own: a session buffer without the certificates */
 	ck_assert_int_eq(sev_cmd(g.vm, SEVM_ABI_SEV_SEND_START, &ss, 0, &err), -EINVAL);
 	/* LAUNCH_SECRET: the owner's keys are not modelled, the MAC never matches */
 	{
