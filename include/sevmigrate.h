@@ -827,6 +827,12 @@ struct sevm_migrate_opts {
 	 */
 	const struct sevm_region *regions;
 	unsigned int nr_regions;
+	/*
+	 * Sender: the VMM enabled KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on the VM,
+	 * so the library clears what it read (KVM_CLEAR_DIRTY_LOG).  Without
+	 * it KVM clears at the read, and a clear would lose writes.
+	 */
+	bool dirty_log_manual;
 	/* SEV: 0 for a plain guest. */
 	enum sevm_sev_type sev_type;
 	int sev_fd;			/* an open /dev/sev: the source's PDH, RECEIVE_START */
@@ -840,7 +846,9 @@ struct sevm_migrate_opts {
 	/*
 	 * Sender: which pages are private (SEV; sevm_bitmap_map_gpa_range() keeps
 	 * it).  NULL: all of them, right for a guest that never shares memory.
-	 * Read at every send; it travels with the final pages.
+	 * Read at every send, so change it only between the library's calls
+	 * (from the pre-copy progress callback, say); it travels with the
+	 * final pages.
 	 */
 	const struct sevm_bitmap *private_pages;
 };
@@ -892,17 +900,21 @@ int sevm_send_precopy(struct sevm_send *s, const struct sevm_precopy_opts *opts,
 		      uint32_t *fw_error);
 
 /*
- * With every vCPU paused: the pages still dirty, the private-page map, the
- * vCPUs (SEV-ES: their VMSAs through the firmware; else KVM's state), the
- * VMM's own state (may be NULL), SEND_FINISH and the END record.  0: the
- * guest is on its way and must not run here again (an SEV guest cannot).
+ * With every vCPU paused: the pages still dirty (every page if pre-copy did
+ * not run), the private-page map, the vCPUs (SEV-ES: their VMSAs through the
+ * firmware, and KVM's state outside them; else KVM's state), the VMM's own
+ * state (may be NULL), the END record, then SEND_FINISH.  0: the guest is on
+ * its way and must not run here again.  -SEVM_ERR_INDOUBT: the stream went
+ * out whole but SEND_FINISH failed; keep the guest paused (no cancel).
  */
 int sevm_send_final(struct sevm_send *s, const void *vmm_state, size_t vmm_state_len,
 		    uint32_t *fw_error);
 
 /*
- * Abandon the migration: SEND_CANCEL (the guest is RUNNING for the firmware
- * again) and a CANCEL record if the stream still takes one.  Resume the guest.
+ * Abandon the migration after any failure but -SEVM_ERR_INDOUBT: a CANCEL
+ * record if the stream still takes one, and SEND_CANCEL (the guest is
+ * RUNNING for the firmware again; a failed one may be retried).  Then
+ * resume the guest.
  */
 int sevm_send_cancel(struct sevm_send *s, uint32_t *fw_error);
 

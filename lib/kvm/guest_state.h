@@ -3,7 +3,8 @@
  * A whole guest's KVM state as bare snapshot sections: a GUEST section that
  * names the per-vCPU items, every vCPU's sections, the VM-wide sections, END.
  * The intra-host handoff streams it one vCPU per message; the remote
- * migration stream carries it in one STATE record.  Both ends share this.
+ * migration stream carries it in STATE records, cut the same way.  Both ends
+ * share this.
  */
 #ifndef SEVM_KVM_GUEST_STATE_H
 #define SEVM_KVM_GUEST_STATE_H

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,18 +50,38 @@ static int wait_fd(const struct sevm__mio *m, short events)
 	return n ? 0 : -ETIMEDOUT;
 }
 
+/*
+ * A pipe whose reader is gone raises SIGPIPE, which would kill the VMM:
+ * block it for this thread around the write and take a pending one back.
+ */
+static ssize_t write_nosignal(int fd, const void *buf, size_t len)
+{
+	static const struct timespec now = { 0 };
+	sigset_t pipe, old;
+	ssize_t n;
+	int err;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &old);
+	n = write(fd, buf, len);
+	err = errno;
+	if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE))
+		sigtimedwait(&pipe, NULL, &now);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return n < 0 ? -err : n;
+}
+
 static ssize_t put(struct sevm__mio *m, const void *buf, size_t len)
 {
 	struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr h = { .msg_iov = &v, .msg_iovlen = 1 };
-	ssize_t n;
 
 	if (m->fd < 0)
 		return m->io.write(m->io.ctx, buf, len);
 	if (m->sock)
 		return sevm__sendmsg(m->fd, &h, MSG_NOSIGNAL);
-	n = write(m->fd, buf, len);
-	return n < 0 ? -errno : n;
+	return write_nosignal(m->fd, buf, len);
 }
 
 int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len)
@@ -90,9 +112,9 @@ int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len)
 			return sevm__fail((int)n, "stream: writing at byte %llu%s",
 					  (unsigned long long)m->bytes,
 					  n == -EPIPE || n == -ECONNRESET ? " (the receiver is gone)" : "");
-		if (n == 0)
-			return sevm__fail(-EPIPE, "stream: the channel took nothing at byte %llu",
-					  (unsigned long long)m->bytes);
+		if (n == 0 || (size_t)n > len)
+			return sevm__fail(n ? -EPROTO : -EPIPE, "stream: the channel took %zd of %zu "
+					  "bytes at byte %llu", n, len, (unsigned long long)m->bytes);
 		p += n;
 		len -= (size_t)n;
 		m->bytes += (uint64_t)n;
@@ -139,6 +161,9 @@ ssize_t sevm__mio_read(struct sevm__mio *m, void *buf, size_t len)
 		if (n < 0)
 			return sevm__fail((int)n, "stream: reading at byte %llu",
 					  (unsigned long long)m->bytes);
+		if ((size_t)n > len)
+			return sevm__fail(-EPROTO, "stream: the channel gave %zd bytes for %zu",
+					  n, len);
 		m->bytes += (uint64_t)n;
 		return n;
 	}

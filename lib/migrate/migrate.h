@@ -62,14 +62,15 @@ struct sevm__passes {
 
 uint64_t sevm__now_ns(void);
 void sevm__pass_begin(struct sevm__passes *p, uint64_t bytes);
-/* Close the current pass: -ENOMEM (recorded) or 0. */
+/* Close the current pass: -ENOMEM (recorded) or 0; never fails after a reserve. */
 int sevm__pass_end(struct sevm__passes *p, uint64_t bytes);
+int sevm__pass_reserve(struct sevm__passes *p);
 int sevm__pass_get(const struct sevm__passes *p, unsigned int i, struct sevm_iteration_stats *st);
 void sevm__passes_free(struct sevm__passes *p);
 
 /* ---- The sender --------------------------------------------------------------- */
 
-enum sevm__send_step { SEND_OPEN, SEND_DONE, SEND_FAILED, SEND_CANCELLED };
+enum sevm__send_step { SEND_OPEN, SEND_DONE, SEND_FAILED, SEND_INDOUBT, SEND_CANCELLED };
 
 struct sevm_send {
 	struct sevm__mio io;
@@ -80,7 +81,7 @@ struct sevm_send {
 	enum sevm_sev_type sev_type;
 	const struct sevm_bitmap *private_pages;
 	bool send_started;		/* SEND_START succeeded: FINISH or CANCEL owed */
-	bool dirty_clear;		/* KVM_CLEAR_DIRTY_LOG works on this VM */
+	bool dirty_clear;		/* the VMM enabled manual dirty-log protection */
 	enum sevm__send_step step;
 	struct sevm__buf buf;
 	struct sevm__stream_writer w;
@@ -96,10 +97,11 @@ int sevm__send_flush(struct sevm_send *s);
 /* Every page in `pages` (NULL: all), as shared or private records. */
 int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_t *fw_error);
 /*
- * precopy.c: OR into b the pages written since the last read (a region that
- * logs no dirty pages counts as all written) and clear the log.
+ * precopy.c: OR into b the pages written since the last read and clear the
+ * log.  A region that logs no dirty pages is left out, except in the final
+ * read, where it counts as written all over.
  */
-int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b);
+int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b, bool final);
 /* After a failure: the handle takes only cancel and free. */
 int sevm__send_failed(struct sevm_send *s, int err);
 

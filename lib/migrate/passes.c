@@ -26,7 +26,7 @@ void sevm__pass_begin(struct sevm__passes *p, uint64_t bytes)
 	p->bytes0 = bytes;
 }
 
-int sevm__pass_end(struct sevm__passes *p, uint64_t bytes)
+int sevm__pass_reserve(struct sevm__passes *p)
 {
 	if (p->nr == p->cap) {
 		unsigned int cap = p->cap ? 2 * p->cap : 8;
@@ -37,6 +37,15 @@ int sevm__pass_end(struct sevm__passes *p, uint64_t bytes)
 		p->v = v;
 		p->cap = cap;
 	}
+	return 0;
+}
+
+int sevm__pass_end(struct sevm__passes *p, uint64_t bytes)
+{
+	int err = sevm__pass_reserve(p);
+
+	if (err)
+		return err;
 	p->cur.ns = sevm__now_ns() - p->t0;
 	p->cur.bytes = bytes - p->bytes0;
 	p->v[p->nr++] = p->cur;

@@ -15,31 +15,25 @@
 #define STOP_PAGES	256
 
 /*
- * A VMM that enabled KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 must clear what it
- * read; otherwise KVM_GET_DIRTY_LOG clears and KVM_CLEAR_DIRTY_LOG is
- * -EINVAL.  The first read tells which (and is thrown away by precopy).
+ * Without KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_GET_DIRTY_LOG clears what
+ * it returns, and a KVM_CLEAR_DIRTY_LOG after it would succeed too — and
+ * clear a page the guest wrote again in between, losing that write.  The
+ * kernel cannot be asked which mode a VM is in, so the VMM says.
  */
-static int read_region(struct sevm_send *s, struct sevm_bitmap *b, const struct sevm_region *r)
+static int read_region(struct sevm_send *s, struct sevm_bitmap *b, const struct sevm_region *r,
+		       bool final)
 {
 	uint64_t gfn = r->guest_phys_addr / PAGE, n = r->size / PAGE;
-	int err;
 
 	if (!(r->flags & SEVM_REGION_LOG_DIRTY))
-		return sevm_bitmap_set(b, gfn, n);
-	err = sevm_bitmap_add_dirty_log(b, s->vm_fd, r->slot, gfn, n, s->dirty_clear);
-	if (err == -EINVAL && s->dirty_clear && !s->dirty_valid) {
-		s->dirty_clear = false;
-		err = sevm_bitmap_add_dirty_log(b, s->vm_fd, r->slot, gfn, n, false);
-	}
-	return err;
+		return final ? sevm_bitmap_set(b, gfn, n) : 0;
+	return sevm_bitmap_add_dirty_log(b, s->vm_fd, r->slot, gfn, n, s->dirty_clear);
 }
 
-int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b)
+int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b, bool final)
 {
-	if (!s->dirty_valid)
-		s->dirty_clear = true;
 	for (unsigned int i = 0; i < s->map.nr; i++) {
-		int err = read_region(s, b, &s->map.regions[i]);
+		int err = read_region(s, b, &s->map.regions[i], final);
 
 		if (err)
 			return sevm__context(err, "dirty log");
@@ -76,7 +70,7 @@ int64_t sevm_send_dirty(struct sevm_send *s, struct sevm_bitmap *dirty)
 
 	if (!s || !dirty)
 		return sevm__fail(-EINVAL, "sevm_send_dirty: no handle or no bitmap");
-	err = sevm__send_read_dirty(s, dirty);
+	err = sevm__send_read_dirty(s, dirty, false);
 	return err ? err : all_set(s, dirty);
 }
 
@@ -104,7 +98,7 @@ static int pass(struct sevm_send *s, const struct sevm_bitmap *pages, int64_t *d
 	if (!err)
 		err = sevm__send_flush(s);
 	if (!err)
-		err = sevm__send_read_dirty(s, s->dirty);
+		err = sevm__send_read_dirty(s, s->dirty, false);
 	*dirty = err ? 0 : all_set(s, s->dirty);
 	if (!err && *dirty < 0)
 		err = (int)*dirty;
@@ -141,7 +135,7 @@ int sevm_send_precopy(struct sevm_send *s, const struct sevm_precopy_opts *opts,
 		return 0;
 	}
 	/* Open the window: what the guest writes from here on is caught. */
-	err = sevm__send_read_dirty(s, s->dirty);
+	err = sevm__send_read_dirty(s, s->dirty, false);
 	if (!err)
 		err = clear_all(s, s->dirty);
 	s->tracking = !err;

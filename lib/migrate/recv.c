@@ -30,6 +30,8 @@ struct sevm_recv {
 	bool checked_header;
 	bool started;			/* RECEIVE_START done */
 	unsigned int nr_vmsas;
+	bool *vmsa_in;			/* per vCPU: its VMSA arrived */
+	bool ended;			/* END read and checked: finish once no byte follows */
 	struct sevm__kvm_caps caps;
 	struct sevm__guest_rx grx;
 	bool have_grx;
@@ -96,9 +98,11 @@ static int take_private(struct sevm_recv *r, const struct sevm__stream_rec *rec,
 
 static int take_vmsa(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32_t *fw_error)
 {
-	if (rec->arg >= r->nr_vcpus)
-		return sevm__fail(-SEVM_ERR_FORMAT, "VMSA of vCPU %llu; the destination has %u",
-				  (unsigned long long)rec->arg, r->nr_vcpus);
+	if (rec->arg >= r->nr_vcpus || r->vmsa_in[rec->arg])
+		return sevm__fail(-SEVM_ERR_FORMAT, "VMSA of vCPU %llu: %s",
+				  (unsigned long long)rec->arg, rec->arg >= r->nr_vcpus ?
+				  "the destination has fewer vCPUs" : "a second one");
+	r->vmsa_in[rec->arg] = true;
 	r->nr_vmsas++;
 	return sevm_sev_receive_update_vmsa(r->vm_fd, (uint32_t)rec->arg, rec->data, HDR,
 					    rec->data + HDR, PAGE, fw_error);
@@ -138,22 +142,25 @@ static int take_state(struct sevm_recv *r, const struct sevm__stream_rec *rec)
 	return sevm__guest_rx_apply(&r->grx, rec->data, rec->len);
 }
 
-/* END: everything the guest needs came, then the firmware lets it run here. */
-static int take_end(struct sevm_recv *r, uint32_t *fw_error)
+/* END: everything the guest needs came. */
+static int take_end(struct sevm_recv *r)
 {
 	if (!r->have_grx || !sevm__guest_rx_done(&r->grx))
 		return sevm__fail(-SEVM_ERR_FORMAT, "END without the guest's complete state");
 	if (r->sev_type == SEVM_SEV_ES && r->nr_vmsas != r->nr_vcpus)
 		return sevm__fail(-SEVM_ERR_FORMAT, "END after %u of %u VMSAs", r->nr_vmsas,
 				  r->nr_vcpus);
-	if (r->sev_type) {
-		int err = sevm_sev_receive_finish(r->vm_fd, fw_error);
-
-		if (err)
-			return err;
-	}
-	r->done = true;
+	r->ended = true;
 	return sevm__pass_end(&r->passes, r->pos);
+}
+
+/* Only now does the firmware let the guest run here: nothing can fail after. */
+static int finish(struct sevm_recv *r, uint32_t *fw_error)
+{
+	int err = r->sev_type ? sevm_sev_receive_finish(r->vm_fd, fw_error) : 0;
+
+	r->done = !err;
+	return err;
 }
 
 static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32_t *fw_error)
@@ -185,7 +192,7 @@ static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32
 		r->have_vmm = true;
 		return keep(&r->vmm, false, rec->data, rec->len);
 	case SEVM_REC_END:
-		return take_end(r, fw_error);
+		return take_end(r);
 	}
 	return sevm__fail(-SEVM_ERR_FORMAT, "record 0x%04x handed out", rec->type);
 }
@@ -211,7 +218,8 @@ static int step(struct sevm_recv *r, uint32_t *fw_error)
 		if (rc)
 			return rc;
 	}
-	return rc;
+	/* The reader took every byte after END without complaint: there were none. */
+	return rc || !r->ended ? rc : finish(r, fw_error);
 }
 
 int sevm_recv_run(struct sevm_recv *r, uint32_t *fw_error)
@@ -257,8 +265,11 @@ int sevm_recv_new(const struct sevm_migrate_opts *opts, struct sevm_recv **out)
 	r->sev_type = o.sev_type;
 	r->sev_fd = o.sev_fd;
 	r->vcpu_fds = malloc(o.nr_vcpus * sizeof(int));
+	r->vmsa_in = calloc(o.nr_vcpus, sizeof(bool));
 	r->in = malloc(READ_CHUNK);
-	err = r->vcpu_fds && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
+	err = r->vcpu_fds && r->vmsa_in && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
+	if (!err && o.sev_type == SEVM_SEV_ES)
+		err = sevm__sev_vmsa_supported(o.vm_fd);
 	if (!err) {
 		memcpy(r->vcpu_fds, o.vcpu_fds, o.nr_vcpus * sizeof(int));
 		err = sevm__mio_init(&r->io, o.fd, o.io, o.timeout_ms);
@@ -318,6 +329,7 @@ void sevm_recv_free(struct sevm_recv *r)
 	sevm__buf_free(&r->vmm);
 	sevm__memmap_free(&r->map);
 	free(r->vcpu_fds);
+	free(r->vmsa_in);
 	free(r->in);
 	free(r);
 }

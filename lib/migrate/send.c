@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../core/error.h"
@@ -146,6 +147,11 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
 		}
 		while (gfn < r->gfn + r->npages && (k = sevm_bitmap_next_run(pages, gfn, true, &run)) > 0 &&
 		       run.gfn < r->gfn + r->npages) {
+			/* A bitmap over another map may hold runs this region does not. */
+			if (run.gfn < gfn)
+				return sevm__fail(-EINVAL, "page bitmap does not cover region %u", i);
+			if (run.npages > r->gfn + r->npages - run.gfn)
+				run.npages = r->gfn + r->npages - run.gfn;
 			err = put_span(s, i, run.gfn, run.npages, fw_error);
 			if (err)
 				return err;
@@ -162,7 +168,8 @@ static int check_open(const struct sevm_send *s, const char *fn)
 	if (s->step != SEND_OPEN)
 		return sevm__fail(s->step == SEND_FAILED ? -EPIPE : -EINVAL, "%s: the migration %s",
 				  fn, s->step == SEND_FAILED ? "failed earlier; cancel it" :
-				  s->step == SEND_DONE ? "is complete" : "was cancelled");
+				  s->step == SEND_DONE ? "is complete" :
+				  s->step == SEND_INDOUBT ? "is in doubt" : "was cancelled");
 	return 0;
 }
 
@@ -206,6 +213,7 @@ static int send_alloc(const struct sevm_migrate_opts *o, struct sevm_send **out)
 	s->nr_vcpus = o->nr_vcpus;
 	s->sev_type = o->sev_type;
 	s->private_pages = o->private_pages;
+	s->dirty_clear = o->dirty_log_manual;
 	s->vcpu_fds = malloc(o->nr_vcpus * sizeof(int));
 	err = s->vcpu_fds ? 0 : sevm__fail(-ENOMEM, "sender");
 	if (!err) {
@@ -265,7 +273,9 @@ static int send_begin(struct sevm_send *s, const struct sevm_migrate_opts *o, ui
 	uint32_t policy = 0, features = 0;
 	int err = 0;
 
-	if (s->sev_type) {
+	if (s->sev_type == SEVM_SEV_ES)
+		err = sevm__sev_vmsa_supported(s->vm_fd);
+	if (!err && s->sev_type) {
 		err = sev_session(s, o, pdh, session, &policy, fw_error);
 		features = SEVM_STREAM_F_SEV |
 			   (s->sev_type == SEVM_SEV_ES ? SEVM_STREAM_F_SEV_ES : 0);
@@ -300,12 +310,21 @@ int sevm_send_new(const struct sevm_migrate_opts *opts, struct sevm_send **out,
 	if (!err)
 		err = send_begin(s, &o, fw_error);
 	if (err) {
+		char msg[512];
+
 		/* The guest must be RUNNING for the firmware again before the VMM resumes it. */
+		snprintf(msg, sizeof(msg), "%s", sevm_last_error());
+		if (s && s->send_started && sevm_sev_send_cancel(s->vm_fd, NULL) == 0)
+			s->send_started = false;
 		if (s && s->send_started)
-			sevm_sev_send_cancel(s->vm_fd, NULL);
+			sevm__log(SEVM_LOG_ERROR, "SEND_CANCEL after a failed start failed too (%s): "
+				  "the guest stays in SUPDATE", sevm_last_error());
+		sevm__set_msg(msg);
 		sevm_send_free(s);
 		return sevm__context(err, "starting the migration stream");
 	}
+	/* The length queries on the way leave INVALID_LEN; the start succeeded. */
+	sevm__fw_zero(fw_error);
 	*out = s;
 	return 0;
 }
@@ -423,7 +442,10 @@ int sevm_send_final(struct sevm_send *s, const void *vmm_state, size_t vmm_state
 	if (vmm_state_len > SEVM_STREAM_MAX_LEN || (vmm_state_len && !vmm_state))
 		return sevm__fail(-EINVAL, "sevm_send_final: %zu bytes of VMM state at %p; at most %u",
 				  vmm_state_len, vmm_state, SEVM_STREAM_MAX_LEN);
-	err = s->tracking ? sevm__send_read_dirty(s, s->dirty) : 0;
+	err = s->tracking ? sevm__send_read_dirty(s, s->dirty, true) : 0;
+	/* Closing the pass cannot fail once END is out. */
+	if (!err)
+		err = sevm__pass_reserve(&s->passes);
 	if (!err)
 		err = final_records(s, vmm_state, vmm_state_len, fw_error);
 	if (!err)
@@ -434,7 +456,7 @@ int sevm_send_final(struct sevm_send *s, const void *vmm_state, size_t vmm_state
 	if (s->sev_type) {
 		err = sevm_sev_send_finish(s->vm_fd, fw_error);
 		if (err) {
-			s->step = SEND_FAILED;
+			s->step = SEND_INDOUBT;
 			return sevm__fail(-SEVM_ERR_INDOUBT, "the whole stream went out but SEND_FINISH "
 					  "failed (%s): the destination may run the guest; keep it "
 					  "paused here", sevm_strerror(err));
@@ -463,18 +485,19 @@ int sevm_send_cancel(struct sevm_send *s, uint32_t *fw_error)
 	sevm__fw_zero(fw_error);
 	if (!s)
 		return sevm__fail(-EINVAL, "sevm_send_cancel: no handle");
-	if (s->step == SEND_DONE)
-		return sevm__fail(-EINVAL, "sevm_send_cancel: the guest was sent");
-	if (s->step == SEND_CANCELLED)
-		return 0;
-	if (!s->io_broken)
+	if (s->step == SEND_DONE || s->step == SEND_INDOUBT)
+		return sevm__fail(-EINVAL, "sevm_send_cancel: %s", s->step == SEND_DONE ?
+				  "the guest was sent" : "the whole stream went out: the destination "
+				  "may run the guest, so it must not resume here");
+	if (s->step != SEND_CANCELLED && !s->io_broken)
 		put_cancel(s);
+	s->step = SEND_CANCELLED;
+	/* A failed SEND_CANCEL can be tried again. */
 	if (s->send_started) {
 		err = sevm_sev_send_cancel(s->vm_fd, fw_error);
 		if (!err)
 			s->send_started = false;
 	}
-	s->step = SEND_CANCELLED;
 	return err;
 }
 
@@ -490,8 +513,8 @@ void sevm_send_free(struct sevm_send *s)
 	if (!s)
 		return;
 	if (s->send_started)
-		sevm__log(SEVM_LOG_WARN, "sender freed in SUPDATE: call sevm_send_cancel() or "
-			  "sevm_send_final() first; the guest cannot run until one of them");
+		sevm__log(SEVM_LOG_WARN, "sender freed with the guest in SUPDATE: it runs, but "
+			  "cannot be sent again before sevm_send_cancel() or sevm_send_final()");
 	sevm_bitmap_free(s->dirty);
 	sevm__passes_free(&s->passes);
 	sevm__buf_free(&s->buf);

@@ -24,6 +24,9 @@ enum sevm__sev_answer { SEVM_IS_SEV, SEVM_NOT_SEV, SEVM_NO_ANSWER };
 
 enum sevm__sev_answer sevm__sev_guest(int vm_fd);
 
+/* 0 if KVM handles SEND/RECEIVE_UPDATE_VMSA on vm_fd, else -EOPNOTSUPP saying so. */
+int sevm__sev_vmsa_supported(int vm_fd);
+
 /* Every wrapper starts with the firmware status "not reached". */
 static inline int sevm__fw_zero(uint32_t *fw_error)
 {

@@ -149,15 +149,25 @@ int sevm_sev_receive_update_data(int vm_fd, void *guest, uint32_t len, const voi
 
 /*
  * Upstream KVM leaves ids 10 and 14 unhandled: -EINVAL before any copy.  A
- * kernel that handles them reads the argument first, so the same id with no
- * argument answers something else there (-EFAULT, -ENOTTY).
+ * kernel that handles them reads the argument first, so the id with no
+ * argument answers something else there (-EFAULT; -ENOTTY off SEV).
  */
+int sevm__sev_vmsa_supported(int vm_fd)
+{
+	struct kvm_sev_cmd probe = { .id = SEVM_ABI_SEV_SEND_UPDATE_VMSA };
+
+	if (sevm__ioctl_quiet(vm_fd, KVM_MEMORY_ENCRYPT_OP, &probe) != -EINVAL)
+		return 0;
+	return sevm__fail(-EOPNOTSUPP, "this kernel does not implement SEND_UPDATE_VMSA and "
+			  "RECEIVE_UPDATE_VMSA (upstream KVM leaves command ids 10 and 14 "
+			  "unhandled), so SEV-ES guests cannot be migrated to or from it");
+}
+
 static int vmsa_cmd(int vm_fd, uint32_t id, struct sevm_abi_sev_update_vmsa *a,
 		    uint32_t *fw_error)
 {
 	const char *name = id == SEVM_ABI_SEV_SEND_UPDATE_VMSA ? "SEND_UPDATE_VMSA" :
 				"RECEIVE_UPDATE_VMSA";
-	struct kvm_sev_cmd probe = { .id = id };
 	uint32_t fw = 0;
 	int err;
 
@@ -169,11 +179,10 @@ static int vmsa_cmd(int vm_fd, uint32_t id, struct sevm_abi_sev_update_vmsa *a,
 		*fw_error = fw;
 	if (err != -EINVAL || fw)
 		return err;
-	if (sevm__ioctl_quiet(vm_fd, KVM_MEMORY_ENCRYPT_OP, &probe) == -EINVAL)
-		return sevm__fail(-EOPNOTSUPP, "SEV %s: this kernel does not implement it (upstream "
-				  "KVM leaves command id %u unhandled), so SEV-ES guests cannot be "
-				  "migrated to or from it", name, id);
-	return sevm__fail(err, "SEV %s: the kernel refused vCPU %u", name, a->vcpu_id);
+	err = sevm__sev_vmsa_supported(vm_fd);
+	if (err)
+		return sevm__context(err, "SEV %s", name);
+	return sevm__fail(-EINVAL, "SEV %s: the kernel refused vCPU %u", name, a->vcpu_id);
 }
 
 int sevm_sev_send_update_vmsa(int vm_fd, uint32_t vcpu_id, void *hdr, uint32_t hdr_len,
