@@ -78,7 +78,7 @@ struct sevsim_vm_info {
 	uint32_t handle;
 	uint32_t guest_state;	/* SEV API guest state: 0 UNINIT ... (SEVSIM_GSTATE_*) */
 	uint32_t nr_vcpus;
-	uint32_t nr_vmsas;	/* vCPUs whose VMSA LAUNCH_UPDATE_VMSA encrypted */
+	uint32_t nr_vmsas;	/* vCPUs with an encrypted VMSA: LAUNCH_UPDATE_VMSA or RECEIVE_UPDATE_VMSA */
 	uint32_t nr_regions;
 	uint64_t pages_locked;
 	int saved_sev_fd;	/* sev->fd as the kernel holds it: a number, 0 until

@@ -209,7 +209,7 @@ static int step(struct sevm_recv *r, uint32_t *fw_error)
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
-		return sevm__context(sevm__stream_eof(&r->rd), "the source closed the stream");
+		return sevm__context(sevm__stream_eof(&r->rd), "the stream ended (the source or the channel closed it)");
 	left = (size_t)n;
 	while ((rc = sevm__stream_next(&r->rd, &p, &left, &rec)) > 0) {
 		/* Statistics count what was consumed, not what was read ahead. */
