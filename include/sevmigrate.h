@@ -49,7 +49,7 @@ enum sevm_error {
 	SEVM_ERR_VERSION,                  /* the peer speaks an incompatible version */
 	SEVM_ERR_FIRMWARE,                 /* the SEV firmware returned an error status */
 	SEVM_ERR_PEER,                     /* the peer aborted or refused the operation */
-	SEVM_ERR_INDOUBT,                  /* handoff committed, receiver did not confirm */
+	SEVM_ERR_INDOUBT,                  /* committed, the other side did not confirm */
 	SEVM_ERR_MOVED,                    /* SEV context is in the receiver's VM: take it back */
 	SEVM_ERR__END,
 };

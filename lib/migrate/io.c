@@ -79,8 +79,9 @@ static ssize_t put(struct sevm__mio *m, const void *buf, size_t len)
 
 	if (m->fd < 0)
 		return m->io.write(m->io.ctx, buf, len);
+	/* With a timeout, a full socket buffer must come back as EAGAIN to the poll. */
 	if (m->sock)
-		return sevm__sendmsg(m->fd, &h, MSG_NOSIGNAL);
+		return sevm__sendmsg(m->fd, &h, MSG_NOSIGNAL | (m->timeout_ms ? MSG_DONTWAIT : 0));
 	return write_nosignal(m->fd, buf, len);
 }
 

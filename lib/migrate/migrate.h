@@ -87,7 +87,6 @@ struct sevm_send {
 	struct sevm__stream_writer w;
 	struct sevm__passes passes;
 	struct sevm_bitmap *dirty;	/* pages written since they were last sent */
-	bool dirty_valid;		/* the log has been read and cleared once */
 	bool tracking;			/* pre-copy ran: `dirty` is all that changed since */
 	bool io_broken;			/* a write failed: the stream is cut mid-record */
 };
@@ -102,6 +101,8 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
  * read, where it counts as written all over.
  */
 int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b, bool final);
+/* 0 while the sender takes more records, else why not, named after fn. */
+int sevm__send_check_open(const struct sevm_send *s, const char *fn);
 /* After a failure: the handle takes only cancel and free. */
 int sevm__send_failed(struct sevm_send *s, int err);
 

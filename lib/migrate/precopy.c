@@ -38,7 +38,6 @@ int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b, bool final
 		if (err)
 			return sevm__context(err, "dirty log");
 	}
-	s->dirty_valid = true;
 	return 0;
 }
 
@@ -127,8 +126,9 @@ int sevm_send_precopy(struct sevm_send *s, const struct sevm_precopy_opts *opts,
 		o.max_passes = MAX_PASSES;
 	if (!o.stop_pages)
 		o.stop_pages = STOP_PAGES;
-	if (s->step != SEND_OPEN)
-		return sevm_send_pages(s, NULL, fw_error);	/* says why it cannot */
+	err = sevm__send_check_open(s, "sevm_send_precopy");
+	if (err)
+		return err;
 	if (!logs_dirty(s)) {
 		/* Nothing would tell what changed: the final pass sends it all anyway. */
 		sevm__log(SEVM_LOG_INFO, "pre-copy skipped: no region logs dirty pages");

@@ -148,8 +148,6 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
 		while (gfn < r->gfn + r->npages && (k = sevm_bitmap_next_run(pages, gfn, true, &run)) > 0 &&
 		       run.gfn < r->gfn + r->npages) {
 			/* A bitmap over another map may hold runs this region does not. */
-			if (run.gfn < gfn)
-				return sevm__fail(-EINVAL, "page bitmap does not cover region %u", i);
 			if (run.npages > r->gfn + r->npages - run.gfn)
 				run.npages = r->gfn + r->npages - run.gfn;
 			err = put_span(s, i, run.gfn, run.npages, fw_error);
@@ -161,7 +159,7 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
 	return 0;
 }
 
-static int check_open(const struct sevm_send *s, const char *fn)
+int sevm__send_check_open(const struct sevm_send *s, const char *fn)
 {
 	if (!s)
 		return sevm__fail(-EINVAL, "%s: no handle", fn);
@@ -175,7 +173,7 @@ static int check_open(const struct sevm_send *s, const char *fn)
 
 int sevm_send_pages(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_t *fw_error)
 {
-	int err = check_open(s, "sevm_send_pages");
+	int err = sevm__send_check_open(s, "sevm_send_pages");
 
 	sevm__fw_zero(fw_error);
 	if (err)
@@ -434,7 +432,7 @@ static int final_records(struct sevm_send *s, const void *vmm, size_t vmm_len,
 int sevm_send_final(struct sevm_send *s, const void *vmm_state, size_t vmm_state_len,
 		    uint32_t *fw_error)
 {
-	int err = check_open(s, "sevm_send_final");
+	int err = sevm__send_check_open(s, "sevm_send_final");
 
 	sevm__fw_zero(fw_error);
 	if (err)
@@ -514,7 +512,7 @@ void sevm_send_free(struct sevm_send *s)
 		return;
 	if (s->send_started)
 		sevm__log(SEVM_LOG_WARN, "sender freed with the guest in SUPDATE: it runs, but "
-			  "cannot be sent again before sevm_send_cancel() or sevm_send_final()");
+			  "cannot be sent again until sevm_sev_send_cancel() on its VM");
 	sevm_bitmap_free(s->dirty);
 	sevm__passes_free(&s->passes);
 	sevm__buf_free(&s->buf);
