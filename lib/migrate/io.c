@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../core/error.h"
@@ -54,7 +55,7 @@ static int wait_fd(const struct sevm__mio *m, short events)
  * A pipe whose reader is gone raises SIGPIPE, which would kill the VMM:
  * block it for this thread around the write and take a pending one back.
  */
-static ssize_t write_nosignal(int fd, const void *buf, size_t len)
+static ssize_t write_nosignal(int fd, const struct iovec *v, int nv)
 {
 	static const struct timespec now = { 0 };
 	sigset_t pipe, old;
@@ -64,7 +65,7 @@ static ssize_t write_nosignal(int fd, const void *buf, size_t len)
 	sigemptyset(&pipe);
 	sigaddset(&pipe, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe, &old);
-	n = write(fd, buf, len);
+	n = writev(fd, v, nv);
 	err = errno;
 	if (n < 0 && err == EPIPE && !sigismember(&old, SIGPIPE))
 		sigtimedwait(&pipe, NULL, &now);
@@ -72,23 +73,44 @@ static ssize_t write_nosignal(int fd, const void *buf, size_t len)
 	return n < 0 ? -err : n;
 }
 
-static ssize_t put(struct sevm__mio *m, const void *buf, size_t len)
+/* One write of the pieces (the callback takes the first only); the bytes taken. */
+static ssize_t put(struct sevm__mio *m, struct iovec *v, int nv)
 {
-	struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr h = { .msg_iov = &v, .msg_iovlen = 1 };
+	struct msghdr h = { .msg_iov = v, .msg_iovlen = (size_t)nv };
 
 	if (m->fd < 0)
-		return m->io.write(m->io.ctx, buf, len);
+		return m->io.write(m->io.ctx, v[0].iov_base, v[0].iov_len);
 	/* With a timeout, a full socket buffer must come back as EAGAIN to the poll. */
 	if (m->sock)
 		return sevm__sendmsg(m->fd, &h, MSG_NOSIGNAL | (m->timeout_ms ? MSG_DONTWAIT : 0));
-	return write_nosignal(m->fd, buf, len);
+	return write_nosignal(m->fd, v, nv);
+}
+
+static size_t total(const struct iovec *v, int nv)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < nv; i++)
+		n += v[i].iov_len;
+	return n;
 }
 
 int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
+	struct iovec v = { .iov_base = (void *)buf, .iov_len = len };
 
+	return sevm__mio_writev(m, &v, 1);
+}
+
+int sevm__mio_writev(struct sevm__mio *m, struct iovec *v, int nv)
+{
+	size_t len = total(v, nv);
+
+	/* Empty pieces first out, so that v[0] is always something to write. */
+	while (nv && !v[0].iov_len) {
+		v++;
+		nv--;
+	}
 	while (len) {
 		ssize_t n;
 
@@ -99,7 +121,7 @@ int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len)
 				return sevm__fail(r, "stream: waiting %d ms to write at byte %llu",
 						  m->timeout_ms, (unsigned long long)m->bytes);
 		}
-		n = put(m, p, len);
+		n = put(m, v, nv);
 		if (n == -EINTR)
 			continue;
 		if (n == -EAGAIN && m->fd >= 0) {
@@ -113,12 +135,20 @@ int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len)
 			return sevm__fail((int)n, "stream: writing at byte %llu%s",
 					  (unsigned long long)m->bytes,
 					  n == -EPIPE || n == -ECONNRESET ? " (the receiver is gone)" : "");
-		if (n == 0 || (size_t)n > len)
+		if (n == 0 || (size_t)n > (m->fd < 0 ? v[0].iov_len : len))
 			return sevm__fail(n ? -EPROTO : -EPIPE, "stream: the channel took %zd of %zu "
 					  "bytes at byte %llu", n, len, (unsigned long long)m->bytes);
-		p += n;
 		len -= (size_t)n;
 		m->bytes += (uint64_t)n;
+		while (nv && (size_t)n >= v[0].iov_len) {
+			n -= (ssize_t)v[0].iov_len;
+			v++;
+			nv--;
+		}
+		if (nv) {
+			v[0].iov_base = (uint8_t *)v[0].iov_base + n;
+			v[0].iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "sevmigrate.h"
 #include "../core/buf.h"
@@ -29,6 +30,8 @@ struct sevm__mio {
 int sevm__mio_init(struct sevm__mio *m, int fd, const struct sevm_io *io, int timeout_ms);
 /* All of buf, or -errno (EPIPE, ECONNRESET when the peer went away). */
 int sevm__mio_write(struct sevm__mio *m, const void *buf, size_t len);
+/* All of the pieces, in one system call when the channel takes them (v is used up). */
+int sevm__mio_writev(struct sevm__mio *m, struct iovec *v, int nv);
 /* Some bytes: the count, 0 at the end of the stream, or -errno. */
 ssize_t sevm__mio_read(struct sevm__mio *m, void *buf, size_t len);
 
@@ -88,6 +91,7 @@ struct sevm_send {
 	struct sevm__passes passes;
 	struct sevm_bitmap *dirty;	/* pages written since they were last sent */
 	bool tracking;			/* pre-copy ran: `dirty` is all that changed since */
+	bool paused;			/* the final pass: guest memory holds still */
 	bool io_broken;			/* a write failed: the stream is cut mid-record */
 };
 

@@ -15,7 +15,6 @@
 
 #define PAGE		4096u
 #define HDR		SEVM_STREAM_PKT_HDR_LEN
-#define READ_CHUNK	(1u << 20)
 
 struct sevm_recv {
 	struct sevm__mio io;
@@ -197,29 +196,51 @@ static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32
 	return sevm__fail(-SEVM_ERR_FORMAT, "record 0x%04x handed out", rec->type);
 }
 
-/* One read's worth of the stream, every whole record in it applied. */
+/* Read until r->in holds want bytes: 1, 0 at the end of the stream, or -errno. */
+static int fill(struct sevm_recv *r, size_t *have, size_t want)
+{
+	while (*have < want) {
+		ssize_t n = sevm__mio_read(&r->io, r->in + *have, want - *have);
+
+		if (n <= 0)
+			return (int)n;
+		*have += (size_t)n;
+	}
+	return 1;
+}
+
+/*
+ * One unit of the stream — its header, or one record — read whole before
+ * the reader sees it, so that the reader checks it in place: guest pages
+ * are copied once, into the guest.
+ */
 static int step(struct sevm_recv *r, uint32_t *fw_error)
 {
-	ssize_t n = sevm__mio_read(&r->io, r->in, READ_CHUNK);
+	bool header = r->rd.stage == SR_HEADER;
+	size_t have = 0, left;
 	const void *p = r->in;
-	size_t left;
 	struct sevm__stream_rec rec;
+	int got = fill(r, &have, header ? SEVM_STREAM_HEADER_LEN : SEVM_STREAM_REC_HDR_LEN);
 	int rc;
 
-	if (n < 0)
-		return (int)n;
-	if (n == 0)
-		return sevm__context(sevm__stream_eof(&r->rd), "the stream ended (the source or the channel closed it)");
-	left = (size_t)n;
+	if (got > 0)
+		got = fill(r, &have, header ? sevm__stream_header_size(r->in) :
+				     sevm__stream_record_size(r->in));
+	if (got < 0)
+		return got;
+	left = have;
 	while ((rc = sevm__stream_next(&r->rd, &p, &left, &rec)) > 0) {
-		/* Statistics count what was consumed, not what was read ahead. */
-		r->pos = r->io.bytes - left;
+		r->pos = r->io.bytes;
 		rc = apply(r, &rec, fw_error);
 		if (rc)
 			return rc;
 	}
-	/* The reader took every byte after END without complaint: there were none. */
-	return rc || !r->ended ? rc : finish(r, fw_error);
+	if (rc < 0)
+		return rc;
+	if (!got)
+		return sevm__context(sevm__stream_eof(&r->rd), "the stream ended (the source or "
+				     "the channel closed it)");
+	return r->ended ? finish(r, fw_error) : 0;
 }
 
 int sevm_recv_run(struct sevm_recv *r, uint32_t *fw_error)
@@ -266,7 +287,7 @@ int sevm_recv_new(const struct sevm_migrate_opts *opts, struct sevm_recv **out)
 	r->sev_fd = o.sev_fd;
 	r->vcpu_fds = malloc(o.nr_vcpus * sizeof(int));
 	r->vmsa_in = calloc(o.nr_vcpus, sizeof(bool));
-	r->in = malloc(READ_CHUNK);
+	r->in = malloc(SEVM_STREAM_READER_BOUND);
 	err = r->vcpu_fds && r->vmsa_in && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
 	if (!err && o.sev_type == SEVM_SEV_ES)
 		err = sevm__sev_vmsa_supported(o.vm_fd);

@@ -43,15 +43,33 @@ static int maybe_flush(struct sevm_send *s)
 	return s->buf.len >= FLUSH_AT ? sevm__send_flush(s) : 0;
 }
 
+/*
+ * With the guest paused its pages hold still between the CRC and the write,
+ * so they go from guest memory to the channel; while it runs they are
+ * copied first, or a page written in between would fail its CRC.
+ */
 static int put_shared(struct sevm_send *s, const uint8_t *host, uint64_t gfn, uint32_t n)
 {
-	uint8_t *p = sevm__stream_open_shared(&s->w, gfn, n);
+	uint8_t hdr[SEVM_STREAM_REC_HDR_LEN], *p;
+	struct iovec v[2] = { { hdr, sizeof(hdr) }, { (void *)host, (size_t)n * PAGE } };
+	int err;
 
+	s->passes.cur.pages_shared += n;
+	if (s->paused) {
+		err = sevm__stream_shared_header(&s->w, gfn, n, host, hdr);
+		if (!err)
+			err = sevm__send_flush(s);
+		if (!err)
+			err = sevm__mio_writev(&s->io, v, 2);
+		if (err)
+			s->io_broken = true;
+		return err;
+	}
+	p = sevm__stream_open_shared(&s->w, gfn, n);
 	if (!p)
 		return -ENOMEM;
 	memcpy(p, host, (size_t)n * PAGE);
 	sevm__stream_close(&s->w);
-	s->passes.cur.pages_shared += n;
 	return maybe_flush(s);
 }
 
@@ -414,7 +432,10 @@ static int put_private_map(struct sevm_send *s)
 static int final_records(struct sevm_send *s, const void *vmm, size_t vmm_len,
 			 uint32_t *fw_error)
 {
-	int err = sevm__send_set(s, s->tracking ? s->dirty : NULL, fw_error);
+	int err;
+
+	s->paused = true;
+	err = sevm__send_set(s, s->tracking ? s->dirty : NULL, fw_error);
 
 	if (!err && s->private_pages)
 		err = put_private_map(s);

@@ -339,6 +339,46 @@ int sevm__stream_put(struct sevm__stream_writer *w, uint16_t type, uint16_t flag
 	return 0;
 }
 
+int sevm__stream_shared_header(struct sevm__stream_writer *w, uint64_t gfn, uint32_t npages,
+			       const void *pages, uint8_t hdr[SEVM_STREAM_REC_HDR_LEN])
+{
+	struct sevm__stream_rec h = { .type = SEVM_REC_SHARED, .flags = SEVM_STREAM_MANDATORY,
+				      .arg = gfn, .count = npages, .offset = w->buf->len,
+				      .len = npages <= SEVM_STREAM_MAX_PAGES ?
+					     npages * SEVM_STREAM_PAGE : 0 };
+	int err;
+
+	assert(w->open_at == NOT_OPEN);
+	err = check_shape(&h, w->features, -EINVAL);
+	if (err)
+		return err;
+	sevm__put16(hdr + RH_TYPE, h.type);
+	sevm__put16(hdr + RH_FLAGS, h.flags);
+	sevm__put32(hdr + RH_LENGTH, h.len);
+	sevm__put64(hdr + RH_ARG, gfn);
+	sevm__put32(hdr + RH_COUNT, npages);
+	sevm__put32(hdr + RH_CRC, 0);
+	sevm__put32(hdr + RH_CRC, rec_crc(hdr, pages, h.len));
+	count_rec(&w->t, &w->iter_shared, &w->iter_private, h.type, npages, h.len);
+	return 0;
+}
+
+uint32_t sevm__stream_header_size(const uint8_t *p)
+{
+	uint32_t n = sevm__get32(p + SH_HEADER_LEN);
+
+	return n >= SEVM_STREAM_HEADER_LEN && n <= SEVM_STREAM_HEADER_MAX && !(n % 8) ?
+	       n : SEVM_STREAM_HEADER_LEN;
+}
+
+uint32_t sevm__stream_record_size(const uint8_t *p)
+{
+	uint32_t len = sevm__get32(p + RH_LENGTH);
+
+	return len <= SEVM_STREAM_MAX_LEN ?
+	       SEVM_STREAM_REC_HDR_LEN + len + (uint32_t)sevm__pad8(len) : SEVM_STREAM_REC_HDR_LEN;
+}
+
 void *sevm__stream_open_shared(struct sevm__stream_writer *w, uint64_t gfn, uint32_t npages)
 {
 	return sevm__stream_open(w, SEVM_REC_SHARED, SEVM_STREAM_MANDATORY, gfn, npages,

@@ -130,6 +130,14 @@ int sevm__stream_put(struct sevm__stream_writer *w, uint16_t type, uint16_t flag
 /* npages consecutive plain pages from gfn: fill npages * 4096 bytes, then close. */
 void *sevm__stream_open_shared(struct sevm__stream_writer *w, uint64_t gfn, uint32_t npages);
 /*
+ * A SHARED record whose pages stay where they are (a paused guest's memory,
+ * which cannot change before they are written): its header with the CRC
+ * over them into hdr, counted as written; nothing goes into the buffer.
+ * The caller writes hdr, then the npages pages.
+ */
+int sevm__stream_shared_header(struct sevm__stream_writer *w, uint64_t gfn, uint32_t npages,
+			       const void *pages, uint8_t hdr[SEVM_STREAM_REC_HDR_LEN]);
+/*
  * npages private pages from gfn, one SEND_UPDATE_DATA each: the npages
  * 52-byte packet headers from the returned pointer, then the npages 4096-byte
  * transport buffers (page i's at 52 * npages + 4096 * i).
@@ -195,6 +203,15 @@ int sevm__stream_next(struct sevm__stream_reader *r, const void **p, size_t *n,
  * more" until here).  Sticky like any other error.
  */
 int sevm__stream_eof(struct sevm__stream_reader *r);
+/*
+ * For a reader that takes the stream a unit at a time, so that every record
+ * reaches sevm__stream_next() whole and is checked in place: the size of
+ * the stream header from its first SEVM_STREAM_HEADER_LEN bytes, and of a
+ * record (header, payload, padding) from its SEVM_STREAM_REC_HDR_LEN.  A
+ * length out of bounds gives the minimum, for sevm__stream_next() to refuse.
+ */
+uint32_t sevm__stream_header_size(const uint8_t *p);
+uint32_t sevm__stream_record_size(const uint8_t *p);
 /* "SHARED", "PRIVATE", ... or "unknown". */
 const char *sevm__stream_type_name(uint16_t type);
 

@@ -870,6 +870,45 @@ START_TEST(cancel_names_the_peer)
 }
 END_TEST
 
+/* A record written from where its pages lie reads the same as one built in the buffer. */
+START_TEST(shared_header_and_unit_sizes)
+{
+	struct sevm__buf a = { 0 }, b = { 0 };
+	struct sevm__stream_writer wa, wb;
+	static uint8_t pages[3 * 4096];
+	uint8_t hdr[SEVM_STREAM_REC_HDR_LEN], *p;
+	static struct run out;
+
+	tu_rng_fill(pages, sizeof(pages));
+	ck_assert_int_eq(sevm__stream_begin(&wa, &a, 0, 0), 0);
+	ck_assert_int_eq(sevm__stream_begin(&wb, &b, 0, 0), 0);
+	ck_assert_uint_eq(sevm__stream_header_size(a.data), SEVM_STREAM_HEADER_LEN);
+	p = sevm__stream_open_shared(&wa, 5, 3);
+	memcpy(p, pages, sizeof(pages));
+	sevm__stream_close(&wa);
+	ck_assert_int_eq(sevm__stream_shared_header(&wb, 5, 3, pages, hdr), 0);
+	memcpy(sevm__buf_grow(&b, sizeof(hdr)), hdr, sizeof(hdr));
+	memcpy(sevm__buf_grow(&b, sizeof(pages)), pages, sizeof(pages));
+	ck_assert_uint_eq(a.len, b.len);
+	ck_assert_int_eq(memcmp(a.data, b.data, a.len), 0);
+	ck_assert_uint_eq(sevm__stream_record_size(hdr), 24 + sizeof(pages));
+	ck_assert_int_eq(sevm__stream_shared_header(&wb, 5, 0, pages, hdr), -EINVAL);
+	ck_assert_int_eq(sevm__stream_end(&wa), 0);
+	ck_assert_int_eq(sevm__stream_end(&wb), 0);
+	ck_assert_int_eq(a.len, b.len);
+	ck_assert_int_eq(memcmp(a.data, b.data, a.len), 0);
+	ck_assert_int_eq(read_one(b.data, b.len, &out), 0);
+	ck_assert(out.ended);
+	/* A length beyond the bound gives the minimum, for the reader to refuse. */
+	sevm__put32(hdr + 4, SEVM_STREAM_MAX_LEN + 8);
+	ck_assert_uint_eq(sevm__stream_record_size(hdr), 24);
+	sevm__put32(a.data + 12, 1u << 20);
+	ck_assert_uint_eq(sevm__stream_header_size(a.data), SEVM_STREAM_HEADER_LEN);
+	sevm__buf_free(&a);
+	sevm__buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stream");
@@ -883,6 +922,7 @@ int main(void)
 	tcase_add_test(fmt, unknown_records);
 	tcase_add_test(fmt, writer_refuses_what_no_reader_takes);
 	tcase_add_test(fmt, cancel_names_the_peer);
+	tcase_add_test(fmt, shared_header_and_unit_sizes);
 	suite_add_tcase(s, fmt);
 
 	tcase_set_timeout(bad, 50);
