@@ -64,6 +64,7 @@ struct sevm_handoff {
 	 */
 	uint32_t sev_type;		/* 0: a plain guest */
 	int peer_vm_fd;
+	bool ctx_taken;			/* a failed take back left the context in vm_fd */
 	uint64_t *peer_addrs;		/* where the other side has each region mapped */
 	struct sevm__buf sent;
 

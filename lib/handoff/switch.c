@@ -7,6 +7,7 @@
  * the guest never runs in both processes.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,8 +39,23 @@ static int send_state(struct sevm_handoff *h)
  */
 static int sev_outcome(struct sevm_handoff *h, int err)
 {
-	if (!h->sev_type || err >= 0 || sevm__sev_guest(h->vm_fd) == SEVM_IS_SEV)
+	char first[512];
+	enum sevm__sev_answer a;
+
+	if (!h->sev_type || err >= 0)
 		return err;
+	snprintf(first, sizeof(first), "%s", sevm_last_error());
+	a = sevm__sev_guest(h->vm_fd, NULL, NULL);
+	if (a == SEVM_IS_SEV) {
+		sevm__set_msg(first);
+		return err;
+	}
+	/* Resuming a VM whose context left would run a dead guest: not knowing is in doubt. */
+	if (a == SEVM_SEV_UNKNOWN)
+		return sevm__fail(-SEVM_ERR_INDOUBT, "%s; then it could not be told whether the SEV "
+				  "context moved (%s): keep the guest paused", first,
+				  sevm_last_error());
+	sevm__set_msg(first);
 	return sevm__context(-SEVM_ERR_MOVED, "the SEV context moved to the receiver's VM: "
 			     "take the guest back (sevm_handoff_take_back)");
 }
@@ -264,11 +280,16 @@ static int receiver_switch(struct sevm_handoff *h)
 		if (err)
 			return sevm__handoff_fail(h, sevm__context(err, "switch: moving the SEV context"));
 	}
-	h->step = SEVM_STEP_DONE;
+	/*
+	 * A sender that hears no RESUMED and finds us gone resumes its own copy,
+	 * so the guest runs here only once RESUMED is on its way.  Should it not
+	 * go, we do not run it: the sender resumes, or takes the SEV context back.
+	 */
 	err = sevm__wire_send(h->sock, SEVM_MSG_RESUMED, NULL, 0, NULL, 0, h->timeout_ms);
 	if (err)
-		sevm__log(SEVM_LOG_WARN, "RESUMED not delivered; the guest is ours anyway: %s",
-			  sevm_last_error());
+		return sevm__handoff_fail(h, sevm__context(err, "switch: telling the sender the "
+							   "guest runs here"));
+	h->step = SEVM_STEP_DONE;
 	return 0;
 }
 
@@ -300,6 +321,29 @@ static int apply_sent(struct sevm_handoff *h, struct sevm__guest_rx *rx)
 	return err;
 }
 
+/*
+ * The context comes from the receiver's VM — or, after a take back that
+ * failed once it had moved, from the VM that take back was given, whose
+ * regions are already ours.  Only a move makes the new VM the one to keep.
+ */
+static int take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
+		     unsigned int nr_vcpus)
+{
+	int src = h->ctx_taken ? h->vm_fd : h->peer_vm_fd;
+	int err = sevm__regions_set_slots(h->regions, h->nr_regions, vm_fd);
+
+	if (!err)
+		err = sevm_sev_move(vm_fd, src);
+	if (err)
+		return err;
+	h->vm_fd = vm_fd;
+	memcpy(h->vcpu_fds, vcpu_fds, nr_vcpus * sizeof(int));
+	if (!h->ctx_taken)
+		err = sevm__regions_encrypt(h->regions, h->nr_regions, vm_fd, h->peer_addrs);
+	h->ctx_taken = true;
+	return err ? err : with_rx(h, apply_sent);
+}
+
 int sevm_handoff_take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
 			   unsigned int nr_vcpus)
 {
@@ -315,15 +359,21 @@ int sevm_handoff_take_back(struct sevm_handoff *h, int vm_fd, const int *vcpu_fd
 	if (vm_fd < 0 || !vcpu_fds || nr_vcpus != h->nr_vcpus)
 		return sevm__fail(-EINVAL, "sevm_handoff_take_back: a VM with %u vCPUs, as the "
 				  "guest had", h->nr_vcpus);
-	if (sevm__sev_guest(h->vm_fd) == SEVM_IS_SEV)
-		return sevm__fail(-EINVAL, "sevm_handoff_take_back: the context never left "
-				  "this VM; resume it instead");
-	h->vm_fd = vm_fd;
-	memcpy(h->vcpu_fds, vcpu_fds, nr_vcpus * sizeof(int));
-	err = sevm__regions_set_slots(h->regions, h->nr_regions, vm_fd);
+	if (!h->ctx_taken) {
+		int perr = 0;
+		uint32_t fw = 0;
+		enum sevm__sev_answer a = sevm__sev_guest(h->vm_fd, &perr, &fw);
+
+		if (a == SEVM_SEV_UNKNOWN)
+			return sevm__context(perr, "sevm_handoff_take_back");
+		if (a == SEVM_IS_SEV)
+			return sevm__fail(-EINVAL, "sevm_handoff_take_back: SEV GUEST_STATUS reached "
+					  "the firmware (status %s): the context never left this VM; "
+					  "resume it instead", fw ? sevm_fw_status_name(fw) : "SUCCESS");
+	}
+	err = take_back(h, vm_fd, vcpu_fds, nr_vcpus);
+	/* Done: the kept state goes, and with it any further take back. */
 	if (!err)
-		err = move_context(h);
-	if (!err)
-		err = with_rx(h, apply_sent);
+		sevm__buf_free(&h->sent);
 	return sevm__context(err, "take back");
 }

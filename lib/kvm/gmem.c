@@ -39,7 +39,7 @@ bool sevm__is_gmem(int fd)
 	return n == (ssize_t)sizeof(name) - 1 && !memcmp(target, name, sizeof(name) - 1);
 }
 
-/* A capability's value on the VM, 0 when the kernel does not know it. */
+/* A capability's value on the VM: KVM answers 0 for one it does not know. */
 static int vm_cap(int vm_fd, long cap, const char *fn)
 {
 	int r = sevm__ioctl_quiet(vm_fd, KVM_CHECK_EXTENSION, (void *)cap);
@@ -47,7 +47,9 @@ static int vm_cap(int vm_fd, long cap, const char *fn)
 	if (r == -ENOTTY || r == -EBADF)
 		return sevm__fail(r == -ENOTTY ? -EINVAL : r, "%s: fd %d is not a VM (KVM_CHECK_EXTENSION "
 				  "answered %s)", fn, vm_fd, sevm_strerror(r));
-	return r < 0 ? 0 : r;
+	if (r < 0)
+		return sevm__fail(r, "%s: KVM_CHECK_EXTENSION %ld on VM fd %d", fn, cap, vm_fd);
+	return r;
 }
 
 static const char *flag_names(uint64_t flags, char *buf, size_t len)

@@ -276,7 +276,8 @@ static int sev_session(struct sevm_send *s, const struct sevm_migrate_opts *o, u
 		return sevm__fail(-EINVAL, "the guest's policy 0x%x %s SEV-ES, the caller said %s",
 				  st.policy, st.policy & POLICY_ES ? "is" : "is not",
 				  s->sev_type == SEVM_SEV_ES ? "SEVM_SEV_ES" : "SEVM_SEV");
-	err = sevm_sev_send_header_len(s->vm_fd, &hdr_len, fw_error);
+	/* A length query: its INVALID_LEN is the answer, not a failure to report. */
+	err = sevm_sev_send_header_len(s->vm_fd, &hdr_len, NULL);
 	if (!err && hdr_len != HDR)
 		err = sevm__fail(-EPROTO, "the firmware's packet header is %u bytes; the stream "
 				 "carries %u", hdr_len, HDR);

@@ -95,15 +95,23 @@ int sevm__sev_cmd(int vm_fd, uint32_t id, void *data, int sev_fd, uint32_t *fw_e
 	return sevm__fail(r, "SEV %s", name);
 }
 
-enum sevm__sev_answer sevm__sev_guest(int vm_fd)
+enum sevm__sev_answer sevm__sev_guest(int vm_fd, int *err, uint32_t *fw)
 {
 	struct sevm_abi_sev_guest_status st = { 0 };
 	struct kvm_sev_cmd c = { .id = SEVM_ABI_SEV_GUEST_STATUS, .data = (uintptr_t)&st };
 	int r = sevm__ioctl_quiet(vm_fd, KVM_MEMORY_ENCRYPT_OP, &c);
 
+	if (fw)
+		*fw = r < 0 ? c.error : 0;
 	if (r == -ENOTTY)
 		return SEVM_NOT_SEV;
 	if (r == -EIO && !c.error)
 		return SEVM_NO_ANSWER;
-	return SEVM_IS_SEV;
+	/* A firmware status means KVM took the VM for an SEV guest. */
+	if (r >= 0 || c.error)
+		return SEVM_IS_SEV;
+	r = sevm__fail(r, "SEV GUEST_STATUS, asking whether VM fd %d holds an SEV context", vm_fd);
+	if (err)
+		*err = r;
+	return SEVM_SEV_UNKNOWN;
 }

@@ -20,9 +20,14 @@ int sevm__sev_cmd(int vm_fd, uint32_t id, void *data, int sev_fd, uint32_t *fw_e
  * (never was, or its context moved away), EIO without a firmware status for
  * another process's VM or, before Linux 6.17, a dead one.
  */
-enum sevm__sev_answer { SEVM_IS_SEV, SEVM_NOT_SEV, SEVM_NO_ANSWER };
+enum sevm__sev_answer { SEVM_IS_SEV, SEVM_NOT_SEV, SEVM_NO_ANSWER, SEVM_SEV_UNKNOWN };
 
-enum sevm__sev_answer sevm__sev_guest(int vm_fd);
+/*
+ * SEVM_SEV_UNKNOWN: GUEST_STATUS failed otherwise (ENOMEM, EFAULT, ...), so
+ * nothing is known; *err (if not NULL) gets that errno, recorded.  *fw (if
+ * not NULL): the firmware's status when it answered with one.
+ */
+enum sevm__sev_answer sevm__sev_guest(int vm_fd, int *err, uint32_t *fw);
 
 /* 0 if KVM handles SEND/RECEIVE_UPDATE_VMSA on vm_fd, else -EOPNOTSUPP saying so. */
 int sevm__sev_vmsa_supported(int vm_fd);

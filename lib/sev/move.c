@@ -49,10 +49,10 @@ static int explain_einval(int err, const char *op, int dst, int src, bool move)
 	if (sevm__ioctl_quiet(dst, KVM_MEMORY_ENCRYPT_OP, NULL) == -ENOTTY)
 		return sevm__fail(err, "%s: SEV is not enabled in this KVM (no SEV hardware, or "
 				  "kvm_amd.sev=0), so it refuses every move and mirror", op);
-	d = sevm__sev_guest(dst);
+	d = sevm__sev_guest(dst, NULL, NULL);
 	if (d == SEVM_IS_SEV)
 		return sevm__fail(err, "%s: the destination is already an SEV guest (or a mirror)", op);
-	s = sevm__sev_guest(src);
+	s = sevm__sev_guest(src, NULL, NULL);
 	if (s == SEVM_NOT_SEV)
 		return sevm__fail(err, "%s: the source is not an SEV guest (plain VM, SEV never "
 				  "initialised, or its context already moved away)", op);
