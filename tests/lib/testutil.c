@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include <sevmigrate.h>
+
+#include "abi/compat.h"
 
 #include "testutil.h"
 
@@ -106,24 +109,99 @@ int tu_recv_fd(int sock)
 static struct tu_fault *fault;
 static struct sevm_backend below;
 
-/* True when this call is the one to fail. */
-static bool hit(enum tu_op op, unsigned long request)
+/* An SEV command's id, for the names and the firmware status; false for other calls. */
+static bool sev_command(unsigned long request, void *arg, uint32_t *id)
 {
-	if (!(fault->ops & op))
+	if (!arg)
 		return false;
-	if (op == TU_OP_IOCTL && fault->request && fault->request != request)
+	if (request == KVM_MEMORY_ENCRYPT_OP) {
+		*id = ((struct kvm_sev_cmd *)arg)->id;
+		return true;
+	}
+	if (request == SEV_ISSUE_CMD) {
+		*id = ((struct sev_issue_cmd *)arg)->cmd;
+		return true;
+	}
+	return false;
+}
+
+/* The firmware "ran" and refused: its status where the kernel would write it. */
+static void write_fw_status(unsigned long request, void *arg, uint32_t status)
+{
+	if (request == KVM_MEMORY_ENCRYPT_OP)
+		((struct kvm_sev_cmd *)arg)->error = status;
+	else
+		((struct sev_issue_cmd *)arg)->error = status;
+}
+
+/* A non-blocking socket call that can only answer EAGAIN now. */
+static bool would_block(enum tu_op op, int fd, int flags)
+{
+	struct pollfd p = { .fd = fd, .events = op == TU_OP_SENDMSG ? POLLOUT : POLLIN };
+
+	if (!(op & (TU_OP_SENDMSG | TU_OP_RECVMSG)) || !(flags & MSG_DONTWAIT))
 		return false;
-	if (++fault->calls != fault->fail_at)
-		return false;
-	fault->injected++;
-	return true;
+	return poll(&p, 1, 0) == 0;
+}
+
+static bool queued(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* 0 when this call goes on to the layer below, else the error to return. */
+static int hit(enum tu_op op, unsigned long request, void *arg, int fd, int flags)
+{
+	/* Read once: another thread may remove the injector meanwhile. */
+	struct tu_fault *f = fault;
+	struct tu_call c = { .op = op, .request = request };
+
+	if (!f || (f->tid && f->tid != gettid()))
+		return 0;
+	if (f->skip_would_block && would_block(op, fd, flags))
+		return 0;
+	f->per_op[TU_OP_INDEX(op)]++;
+	if (!(f->ops & op))
+		return 0;
+	if (op == TU_OP_IOCTL && f->request && f->request != request)
+		return 0;
+	if (op == TU_OP_IOCTL)
+		c.sev = sev_command(request, arg, &c.sev_id);
+	if (f->log && f->calls < f->log_cap)
+		f->log[f->calls] = c;
+	if (++f->calls != f->fail_at)
+		return 0;
+	c.err = f->err;
+	c.fw_status = c.sev ? f->fw_status : 0;
+	if (f->choose)
+		f->choose(&c, f->choose_ctx);
+	if (!c.sev)
+		c.fw_status = 0;
+	/*
+	 * A reset is reported only once the queued bytes are read (AF_UNIX:
+	 * unix_stream_read_generic; TCP alike): with data waiting, a recvmsg can
+	 * fail, but not with ECONNRESET.
+	 */
+	if (op == TU_OP_RECVMSG && c.err == -ECONNRESET && queued(fd))
+		c.err = -ENOMEM;
+	if (c.fw_status) {
+		c.err = -EIO;
+		write_fw_status(request, arg, c.fw_status);
+	}
+	f->hit = c;
+	f->injected++;
+	return c.err;
 }
 
 static int f_open(void *ctx, const char *path, int flags)
 {
+	int err = hit(TU_OP_OPEN, 0, NULL, -1, 0);
+
 	(void)ctx;
-	if (hit(TU_OP_OPEN, 0))
-		return fault->err;
+	if (err)
+		return err;
 	if (below.open)
 		return below.open(below.ctx, path, flags);
 	int fd = open(path, flags);
@@ -132,9 +210,11 @@ static int f_open(void *ctx, const char *path, int flags)
 
 static int f_ioctl(void *ctx, int fd, unsigned long request, void *arg)
 {
+	int err = hit(TU_OP_IOCTL, request, arg, fd, 0);
+
 	(void)ctx;
-	if (hit(TU_OP_IOCTL, request))
-		return fault->err;
+	if (err)
+		return err;
 	if (below.ioctl)
 		return below.ioctl(below.ctx, fd, request, arg);
 	int r = ioctl(fd, request, arg);
@@ -143,14 +223,16 @@ static int f_ioctl(void *ctx, int fd, unsigned long request, void *arg)
 
 static int f_close(void *ctx, int fd)
 {
+	int err = hit(TU_OP_CLOSE, 0, NULL, fd, 0);
+
 	(void)ctx;
 	/* The descriptor is released even when close is made to fail. */
-	if (hit(TU_OP_CLOSE, 0)) {
+	if (err) {
 		if (below.close)
 			below.close(below.ctx, fd);
 		else
 			close(fd);
-		return fault->err;
+		return err;
 	}
 	if (below.close)
 		return below.close(below.ctx, fd);
@@ -159,9 +241,11 @@ static int f_close(void *ctx, int fd)
 
 static ssize_t f_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags)
 {
+	int err = hit(TU_OP_SENDMSG, 0, NULL, fd, flags);
+
 	(void)ctx;
-	if (hit(TU_OP_SENDMSG, 0))
-		return fault->err;
+	if (err)
+		return err;
 	if (below.sendmsg)
 		return below.sendmsg(below.ctx, fd, msg, flags);
 	ssize_t r = sendmsg(fd, msg, flags);
@@ -170,9 +254,11 @@ static ssize_t f_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags)
 
 static ssize_t f_recvmsg(void *ctx, int fd, struct msghdr *msg, int flags)
 {
+	int err = hit(TU_OP_RECVMSG, 0, NULL, fd, flags);
+
 	(void)ctx;
-	if (hit(TU_OP_RECVMSG, 0))
-		return fault->err;
+	if (err)
+		return err;
 	if (below.recvmsg)
 		return below.recvmsg(below.ctx, fd, msg, flags);
 	ssize_t r = recvmsg(fd, msg, flags);
@@ -188,6 +274,8 @@ void tu_fault_install(struct tu_fault *f)
 
 	fault = f;
 	f->calls = f->injected = 0;
+	memset(&f->hit, 0, sizeof(f->hit));
+	memset(f->per_op, 0, sizeof(f->per_op));
 	below.sz = sizeof(below);
 	sevm_get_backend(&below);
 	sevm_set_backend(&b);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Meson counts this exit status as a skipped test. */
 #define TU_SKIP 77
@@ -34,10 +35,25 @@ int tu_recv_fd(int sock);
  * on to the backend installed before it, counts the calls and makes the
  * `fail_at`-th matching one (1-based; 0 never) return `err` without reaching
  * the layer below.  `request` 0 matches every ioctl; with `ops` set to
- * TU_OP_IOCTL only ioctls count, and so on.
+ * TU_OP_IOCTL only ioctls count, and so on.  It sits below the seam's EINTR
+ * retry, so an injected EINTR is retried as a signal's would be.
  */
 enum tu_op { TU_OP_OPEN = 1, TU_OP_IOCTL = 2, TU_OP_CLOSE = 4, TU_OP_SENDMSG = 8,
 	     TU_OP_RECVMSG = 16, TU_OP_ALL = 31 };
+
+/* Index of one op in tu_fault.per_op: 0 open, 1 ioctl, 2 close, 3 sendmsg, 4 recvmsg. */
+#define TU_OP_INDEX(op) ((unsigned int)__builtin_ctz((unsigned int)(op)))
+#define TU_NR_OPS 5
+
+/* One call through the seam, as the injector saw it. */
+struct tu_call {
+	enum tu_op op;
+	unsigned long request;	/* an ioctl's request */
+	bool sev;		/* an SEV command: KVM_MEMORY_ENCRYPT_OP or SEV_ISSUE_CMD */
+	uint32_t sev_id;	/* its kvm_sev_cmd.id or sev_issue_cmd.cmd */
+	int err;		/* what the injector made it return (negative) */
+	uint32_t fw_status;	/* and the firmware status it wrote, 0 for none */
+};
 
 struct tu_fault {
 	unsigned int ops;
@@ -46,6 +62,24 @@ struct tu_fault {
 	int err;
 	unsigned int calls;	/* matching calls seen so far */
 	unsigned int injected;	/* failures injected */
+	/* Optional; zero keeps the behaviour above. */
+	pid_t tid;		/* count only this thread's calls (gettid()); 0: every thread */
+	uint32_t fw_status;	/* fail an SEV command with this firmware status (err -EIO) */
+	/*
+	 * Chooses err and fw_status for the failing call (call->err and
+	 * call->fw_status come preset from the fields above); NULL keeps them.
+	 */
+	void (*choose)(struct tu_call *call, void *ctx);
+	void *choose_ctx;
+	struct tu_call hit;	/* the call that was failed */
+	unsigned int per_op[TU_NR_OPS];	/* this thread's calls per op, counted or not */
+	struct tu_call *log;	/* if set: the first log_cap matching calls, in order */
+	unsigned int log_cap;
+	/*
+	 * A non-blocking sendmsg/recvmsg that could only say EAGAIN now goes on
+	 * uncounted, so that the numbering of calls does not hang on timing.
+	 */
+	bool skip_would_block;
 };
 
 void tu_fault_install(struct tu_fault *f);
