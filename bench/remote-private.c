@@ -44,7 +44,7 @@ struct model {
 	uint64_t pages;
 };
 
-static void sev_die(const char *what, int err, uint32_t fw)
+static __attribute__((noreturn)) void sev_die(const char *what, int err, uint32_t fw)
 {
 	fprintf(stderr, "bench-remote: %s: %s: %s (firmware: %s)\n", what, sevm_strerror(err),
 		sevm_last_error(), fw ? sevm_fw_status_name(fw) : "not reached");

@@ -46,7 +46,7 @@ double min_of(const double *v, unsigned int n);
 double max_of(const double *v, unsigned int n);
 /* MB = 10^6 bytes of guest memory; per second from a byte count and ns. */
 double mb_per_s(uint64_t bytes, double ns);
-void die(const char *what, int err);
+__attribute__((noreturn)) void die(const char *what, int err);
 
 /*
  * Each measured run starts when the CPUs were >= 75 % idle over 50 ms, or

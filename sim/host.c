@@ -123,8 +123,10 @@ static int map_host(int fd, struct sevsim **out)
 		return -ENOMEM;
 	p = mmap(NULL, sizeof(struct sim_shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
+		int err = errno ? -errno : -ENOMEM;
+
 		free(sim);
-		return -errno;
+		return err;
 	}
 	sim->sh = p;
 	sim->fd = fd;

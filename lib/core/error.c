@@ -53,7 +53,7 @@ const char *sevm_last_error(void)
 	return last_msg;
 }
 
-int sevm__fail(int err, const char *fmt, ...)
+int sevm__fail_(int err, const char *fmt, ...)
 {
 	va_list ap;
 	int n;

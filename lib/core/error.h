@@ -12,7 +12,13 @@
  * err (a negative errno or -SEVM_ERR_*), so a caller can write
  * `return sevm__fail(-EINVAL, "region %u overlaps region %u", a, b);`.
  */
-int sevm__fail(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
+int sevm__fail_(int err, const char *fmt, ...) SEVM_PRINTF(2, 3);
+/*
+ * A statement expression, not a plain call, so that a reader of one file
+ * alone — clang's static analyzer — sees that the value is err itself, and
+ * knows that `err = ok ? 0 : sevm__fail(-ENOMEM, ...)` is never 0 on failure.
+ */
+#define sevm__fail(err, ...) ({ int sevm__e_ = (err); sevm__fail_(sevm__e_, __VA_ARGS__); sevm__e_; })
 
 /*
  * Put "<context>: " in front of the message an inner layer recorded, so the

@@ -264,7 +264,6 @@ static int receiver_switch(struct sevm_handoff *h)
 	if (err == -ECONNRESET && sevm__peer_gone(&h->peer, h->timeout_ms)) {
 		sevm__log(SEVM_LOG_WARN, "sender pid %d died before GO; taking the guest",
 			  (int)h->peer.pid);
-		err = 0;
 	} else if (err) {
 		/* If GO crosses this, the ABORT tells the sender to resume the guest itself. */
 		sevm__context(err, "switch: no GO from the sender, the guest stays there");

@@ -111,7 +111,7 @@ int sevm__mio_writev(struct sevm__mio *m, struct iovec *v, int nv)
 		v++;
 		nv--;
 	}
-	while (len) {
+	while (len && nv) {
 		ssize_t n;
 
 		if (m->fd >= 0 && m->timeout_ms) {

@@ -59,9 +59,10 @@ int sevm__memmap_init(struct sevm__memmap *m, const struct sevm_region *regions,
 
 		if (i && r->guest_phys_addr < m->regions[i - 1].guest_phys_addr +
 					      m->regions[i - 1].size) {
+			unsigned long long gpa = r->guest_phys_addr;
+
 			sevm__memmap_free(m);
-			return sevm__fail(-EINVAL, "regions at gpa 0x%llx and below it overlap",
-					  (unsigned long long)r->guest_phys_addr);
+			return sevm__fail(-EINVAL, "regions at gpa 0x%llx and below it overlap", gpa);
 		}
 		m->ranges[i].gfn = r->guest_phys_addr / PAGE;
 		m->ranges[i].npages = r->size / PAGE;

@@ -155,7 +155,7 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
 		const struct sevm_gfn_range *r = &s->map.ranges[i];
 		struct sevm_gfn_range run;
 		uint64_t gfn = r->gfn;
-		int err = 0, k;
+		int err = 0, k = 1;
 
 		if (!pages) {
 			err = put_span(s, i, r->gfn, r->npages, fw_error);
@@ -163,7 +163,8 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
 				return err;
 			continue;
 		}
-		while (gfn < r->gfn + r->npages && (k = sevm_bitmap_next_run(pages, gfn, true, &run)) > 0 &&
+		while (gfn < r->gfn + r->npages &&
+		       (k = sevm_bitmap_next_run(pages, gfn, true, &run)) > 0 &&
 		       run.gfn < r->gfn + r->npages) {
 			/* A bitmap over another map may hold runs this region does not. */
 			if (run.npages > r->gfn + r->npages - run.gfn)
@@ -173,6 +174,8 @@ int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_
 				return err;
 			gfn = run.gfn + run.npages;
 		}
+		if (k < 0)
+			return sevm__context(k, "page bitmap at gfn 0x%llx", (unsigned long long)gfn);
 	}
 	return 0;
 }

@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	struct sevm_handoff *h;
 	struct kvm_run *run;
 	int kvm, vm, vcpu, err;
-	uint32_t v;
+	uint32_t v = 0;
 
 	if (argc < 2)
 		return 2;

@@ -197,6 +197,8 @@ static ssize_t tamper_sendmsg(void *ctx, int fd, const struct msghdr *msg, int f
 		return (ssize_t)len;
 	char *copy = malloc(len);
 	size_t at = 0;
+	if (!copy || len <= SEVM_WIRE_HDR_LEN + 60)
+		abort();
 	for (size_t i = 0; i < msg->msg_iovlen; at += iov[i].iov_len, i++)
 		memcpy(copy + at, iov[i].iov_base, iov[i].iov_len);
 	copy[SEVM_WIRE_HDR_LEN + 60] ^= 0x10;	/* a payload byte of the first section */

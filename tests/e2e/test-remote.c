@@ -242,8 +242,11 @@ static bool value(const struct peer *p, const char *key, char *out, size_t n)
 	size_t klen = strlen(key);
 
 	for (const char *line = p->text; *line; ) {
-		const char *eol = strchrnul(line, '\n');
+		const char *eol = strchr(line, '\n');
 		bool whole = !strncmp(line, "msg=", 4);
+
+		if (!eol)
+			eol = line + strlen(line);
 
 		for (const char *t = line; t < eol; ) {
 			const char *end = whole ? eol : memchr(t, ' ', (size_t)(eol - t));

@@ -298,7 +298,7 @@ START_TEST(unexpected_exit_stops_one_vcpu)
 	static const uint8_t bad[] = { 0xe6, 0x11, 0xeb, 0xfc };	/* out 0x11, al; jmp $-2 */
 	struct tinyvm *vm = &vms[0];
 	struct kvm_regs regs;
-	uint64_t beats[2];
+	uint64_t beats[2] = { 0 };
 
 	ck_assert_int_eq(tinyvm_create(vm, 2, 1 * MiB, 0), 0);
 	ck_assert_int_eq(tinyvm_load_guest(vm, 32), 0);

@@ -128,6 +128,9 @@ static bool sev_command(unsigned long request, void *arg, uint32_t *id)
 /* The firmware "ran" and refused: its status where the kernel would write it. */
 static void write_fw_status(unsigned long request, void *arg, uint32_t status)
 {
+	/* KVM's "is SEV enabled" probe passes no argument: nothing to write to. */
+	if (!arg)
+		return;
 	if (request == KVM_MEMORY_ENCRYPT_OP)
 		((struct kvm_sev_cmd *)arg)->error = status;
 	else

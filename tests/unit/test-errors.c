@@ -33,6 +33,7 @@ START_TEST(fail_formats_message)
 	ck_assert_str_eq(sevm_last_error(),
 			 "move from VM fd 7: Device or resource busy (EBUSY)");
 	r = sevm__fail(-SEVM_ERR_VERSION, "hello");
+	ck_assert_int_eq(r, -SEVM_ERR_VERSION);
 	ck_assert_str_eq(sevm_last_error(),
 			 "hello: Incompatible format or protocol version (SEVM_ERR_VERSION)");
 }
