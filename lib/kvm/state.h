@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/kvm.h>
+
 #include "../snapshot/format.h"
 
 /* The per-vCPU items, in the order restore applies them (see restore_order in state.c). */
@@ -62,6 +64,16 @@ struct sevm__vcpu_preset {
 	void *cpuid;		/* struct kvm_cpuid2 as KVM_GET_CPUID2 gives it */
 	uint32_t cpuid_len;
 	uint32_t tsc_khz;	/* 0: unknown */
+	/*
+	 * A fresh vCPU's small items, as its getters give them: a guest that
+	 * left one as it was (debug registers, XCR0, no pending event) needs
+	 * no setter for it.  Bit SEVM__VCPU_ITEM(id) in `have` marks each read.
+	 */
+	uint64_t have;
+	struct kvm_debugregs debugregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_vcpu_events events;
+	struct kvm_mp_state mp_state;
 };
 
 int sevm__vcpu_preset_read(int vcpu_fd, struct sevm__vcpu_preset *p);

@@ -376,6 +376,47 @@ int sevm__vcpu_capture(struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t index,
 	return 0;
 }
 
+/* Where a preset keeps item id, or NULL. */
+static void *preset_slot(const struct sevm__vcpu_preset *p, uint32_t id, size_t *len)
+{
+	struct sevm__vcpu_preset *q = (struct sevm__vcpu_preset *)p;
+
+	switch (id) {
+	case SEVM_SECT_DEBUGREGS:	*len = sizeof(q->debugregs); return &q->debugregs;
+	case SEVM_SECT_XCRS:		*len = sizeof(q->xcrs); return &q->xcrs;
+	case SEVM_SECT_EVENTS:		*len = sizeof(q->events); return &q->events;
+	case SEVM_SECT_MP_STATE:	*len = sizeof(q->mp_state); return &q->mp_state;
+	default:			return NULL;
+	}
+}
+
+/* What the kernel lacks is simply not compared, so these reads may fail. */
+static void read_small_presets(int vcpu_fd, struct sevm__vcpu_preset *p)
+{
+	static const uint32_t ids[] = { SEVM_SECT_DEBUGREGS, SEVM_SECT_XCRS, SEVM_SECT_EVENTS,
+					SEVM_SECT_MP_STATE };
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		size_t len;
+		void *slot = preset_slot(p, ids[i], &len);
+
+		if (sevm__ioctl_quiet(vcpu_fd, items[ITEM_INDEX(ids[i])].get, slot) >= 0)
+			p->have |= SEVM__VCPU_ITEM(ids[i]);
+	}
+}
+
+/* The vCPU holds exactly this already (it has not run since the preset was read). */
+static bool holds_already(const struct sevm__vcpu_preset *p, const struct sevm__sect *s)
+{
+	size_t len;
+	const void *slot;
+
+	if (!p || !(p->have & SEVM__VCPU_ITEM(s->id)))
+		return false;
+	slot = preset_slot(p, s->id, &len);
+	return slot && s->len == len && !memcmp(slot, s->data, len);
+}
+
 int sevm__vcpu_preset_read(int vcpu_fd, struct sevm__vcpu_preset *p)
 {
 	struct kvm_cpuid2 *c;
@@ -392,6 +433,7 @@ int sevm__vcpu_preset_read(int vcpu_fd, struct sevm__vcpu_preset *p)
 		return r;
 	}
 	p->tsc_khz = (uint32_t)r;
+	read_small_presets(vcpu_fd, p);
 	return 0;
 }
 
@@ -703,7 +745,8 @@ int sevm__vcpu_restore(const struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t 
 			break;
 		default:
 			/* The kernel only reads the payload. */
-			r = sevm__ioctl(vcpu_fd, it->set, (void *)s->data);
+			r = holds_already(img->preset, s) ? 0 :
+			    sevm__ioctl(vcpu_fd, it->set, (void *)s->data);
 			break;
 		}
 		if (r < 0)

@@ -349,6 +349,38 @@ START_TEST(handoff_resumes_on_the_next_beat)
 }
 END_TEST
 
+/*
+ * Small items the fresh destination vCPU already holds (the tinyvm guest
+ * never touches its debug registers) are not set again; a preset that
+ * differs in one byte is.
+ */
+START_TEST(preset_small_items_are_not_set_again)
+{
+	struct tu_fault count = { .ops = TU_OP_IOCTL, .request = KVM_SET_DEBUGREGS };
+	struct sevm__vcpu_preset pre[NR_VCPUS];
+	struct rig g;
+	struct loaded l;
+
+	rig_up(&g);
+	load(&g.snap, &l, -1, 0);
+	for (unsigned int i = 0; i < NR_VCPUS; i++) {
+		LIB_OK(sevm__vcpu_preset_read(g.b.vcpu[i], &pre[i]));
+		ck_assert(pre[i].have & SEVM__VCPU_ITEM(SEVM_SECT_DEBUGREGS));
+		l.img[i].preset = &pre[i];
+	}
+	pre[1].debugregs.dr7 ^= 1;
+	tu_fault_install(&count);
+	LIB_OK(restore(&g, &g.b, &l));
+	tu_fault_remove();
+	ck_assert_uint_eq(count.calls, 1);
+	for (unsigned int i = 0; i < NR_VCPUS; i++) {
+		ck_assert_uint_eq(next_beat(&g.b, i), g.last_beat[i] + 256);
+		sevm__vcpu_preset_free(&pre[i]);
+	}
+	rig_down(&g);
+}
+END_TEST
+
 /* Everything this kernel can get is captured, and reported in the bitmask. */
 /*
  * A destination vCPU that already holds the guest's CPUID and TSC rate (its
@@ -1028,6 +1060,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, handoff_resumes_on_the_next_beat);
 	tcase_add_test(tc, preset_state_is_not_set_again);
+	tcase_add_test(tc, preset_small_items_are_not_set_again);
 	tcase_add_test(tc, every_item_this_kernel_has_is_captured);
 	tcase_add_test(tc, no_irqchip_leaves_those_out);
 	tcase_add_test(tc, truncated_image_is_refused_before_any_setter);
