@@ -4,7 +4,7 @@
 set -eu
 need="gcc meson ninja-build pkg-config check libcap-dev libssl-dev binutils"
 case "${1:-}" in
-test) need="$need python3 clang libclang-rt-14-dev iproute2" ;;
+test) need="$need python3 clang libclang-rt-14-dev iproute2 abigail-tools clang-tools-14" ;;
 esac
 missing=""
 for p in $need; do
