@@ -181,11 +181,23 @@ int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type)
 		h->peer_vm_fd = h->msg.fds[0];
 		h->msg.nr_fds = 0;
 	}
-	if (h->msg.type != type || h->msg.nr_fds) {
+	if (h->msg.type != type) {
 		sevm__msg_close_fds(&h->msg);
 		return sevm__fail(-SEVM_ERR_FORMAT, "expected %s, got %s", sevm__msg_name(type),
 				  sevm__msg_name(h->msg.type));
 	}
+	if (h->msg.nr_fds) {
+		unsigned int n = h->msg.nr_fds;
+
+		sevm__msg_close_fds(&h->msg);
+		return sevm__fail(-SEVM_ERR_FORMAT, "%s with %u fds, which it never carries",
+				  sevm__msg_name(type), n);
+	}
+	/* The commit's messages are a bare header (handoff-protocol.md). */
+	if ((type == SEVM_MSG_RESTORED || type == SEVM_MSG_GO || type == SEVM_MSG_RESUMED) &&
+	    h->msg.payload.len)
+		return sevm__fail(-SEVM_ERR_FORMAT, "%s with %zu bytes, which is empty",
+				  sevm__msg_name(type), h->msg.payload.len);
 	return 0;
 }
 

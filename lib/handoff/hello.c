@@ -26,8 +26,14 @@ static int take_regions(struct sevm_handoff *h, const struct sevm__hello *hello)
 	for (unsigned int i = 0; i < n; i++) {
 		struct sevm_region *r = &h->regions[i];
 
-		if (w[i].fd_index != i || w[i].reserved)
+		if (w[i].fd_index != i)
 			return sevm__fail(-SEVM_ERR_FORMAT, "region %u names fd %u", i, w[i].fd_index);
+		if (w[i].reserved)
+			return sevm__fail(-SEVM_ERR_FORMAT, "region %u has reserved bits set", i);
+		/* Only an SEV guest's HELLO may name encrypted regions, as its sender checks. */
+		if ((w[i].flags & SEVM_REGION_ENCRYPTED) && !h->sev_type)
+			return sevm__fail(-SEVM_ERR_FORMAT, "region %u has flags 0x%x, encrypted, and "
+					  "the guest is not an SEV guest", i, w[i].flags);
 		*r = (struct sevm_region){
 			.sz = sizeof(*r), .slot = w[i].slot, .flags = w[i].flags,
 			.guest_phys_addr = w[i].guest_phys_addr, .size = w[i].size,

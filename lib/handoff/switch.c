@@ -247,24 +247,32 @@ static int with_rx(struct sevm_handoff *h, int (*fn)(struct sevm_handoff *,
 	return err;
 }
 
+/*
+ * A sender that died after the whole state arrived can no longer resume the
+ * guest; taking it is then the only way to keep it alive.
+ */
+static bool sender_died(struct sevm_handoff *h, int err, int wait_ms)
+{
+	if ((err != -ECONNRESET && err != -EPIPE) || !sevm__peer_gone(&h->peer, wait_ms))
+		return false;
+	sevm__log(SEVM_LOG_WARN, "sender pid %d died with the whole state sent; taking the "
+		  "guest", (int)h->peer.pid);
+	return true;
+}
+
 static int receiver_switch(struct sevm_handoff *h)
 {
 	int err = with_rx(h, receive_state);
+	bool orphan = false;
 
-	if (!err)
-		err = sevm__wire_send(h->sock, SEVM_MSG_RESTORED, NULL, 0, NULL, 0, h->timeout_ms);
 	if (err)
 		return sevm__handoff_fail(h, sevm__context(err, "switch"));
+	err = sevm__wire_send(h->sock, SEVM_MSG_RESTORED, NULL, 0, NULL, 0, h->timeout_ms);
+	if (err && !(orphan = sender_died(h, err, h->timeout_ms)))
+		return sevm__handoff_fail(h, sevm__context(err, "switch"));
 	/* Nothing runs before GO: without it the sender may still resume the guest. */
-	err = sevm__handoff_expect(h, SEVM_MSG_GO);
-	/*
-	 * A sender that died after the whole state arrived can no longer resume
-	 * the guest; taking it is then the only way to keep it alive.
-	 */
-	if (err == -ECONNRESET && sevm__peer_gone(&h->peer, h->timeout_ms)) {
-		sevm__log(SEVM_LOG_WARN, "sender pid %d died before GO; taking the guest",
-			  (int)h->peer.pid);
-	} else if (err) {
+	err = orphan ? 0 : sevm__handoff_expect(h, SEVM_MSG_GO);
+	if (err && !(orphan = sender_died(h, err, h->timeout_ms))) {
 		/* If GO crosses this, the ABORT tells the sender to resume the guest itself. */
 		sevm__context(err, "switch: no GO from the sender, the guest stays there");
 		return sevm__handoff_fail(h, err);
@@ -284,8 +292,10 @@ static int receiver_switch(struct sevm_handoff *h)
 	 * so the guest runs here only once RESUMED is on its way.  Should it not
 	 * go, we do not run it: the sender resumes, or takes the SEV context back.
 	 */
-	err = sevm__wire_send(h->sock, SEVM_MSG_RESUMED, NULL, 0, NULL, 0, h->timeout_ms);
-	if (err)
+	err = orphan ? 0 : sevm__wire_send(h->sock, SEVM_MSG_RESUMED, NULL, 0, NULL, 0,
+					   h->timeout_ms);
+	/* A sender waiting for RESUMED is alive: only one that is dying already counts. */
+	if (err && !sender_died(h, err, h->timeout_ms < 100 ? h->timeout_ms : 100))
 		return sevm__handoff_fail(h, sevm__context(err, "switch: telling the sender the "
 							   "guest runs here"));
 	h->step = SEVM_STEP_DONE;

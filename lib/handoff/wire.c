@@ -225,8 +225,12 @@ int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms)
 	if (r)
 		goto fail;
 	r = -SEVM_ERR_FORMAT;
-	if (hdr.magic != SEVM_WIRE_MAGIC || hdr.reserved) {
+	if (hdr.magic != SEVM_WIRE_MAGIC) {
 		sevm__fail(r, "not a handoff message (magic 0x%08x)", hdr.magic);
+		goto fail;
+	}
+	if (hdr.reserved) {
+		sevm__fail(r, "message header with reserved bits set");
 		goto fail;
 	}
 	if (hdr.type == 0 || hdr.type >= SEVM_MSG__END) {
