@@ -59,6 +59,38 @@ static int fw_leave(struct cmd *k, uint32_t status)
 	return status ? -EIO : 0;
 }
 
+/*
+ * After LAUNCH_START or RECEIVE_START ran in the firmware (fw_lock held,
+ * status st): bind the VM's ASID to the new handle (sev_bind_asid(); a failed
+ * bind decommissions the context, v7.0), write the caller's struct back, and
+ * undo the bind if that faults (sev_unbind_asid()).  The VM then keeps the
+ * handle and the /dev/sev fd number it came through.
+ */
+static int bind_context(struct cmd *k, uint32_t st, uint32_t handle, const void *p, size_t len)
+{
+	struct sim_sev *sev = &k->vm->sev;
+	int r;
+
+	if (!st) {
+		st = sim__fw_activate(k->sh, handle, sev->asid);
+		if (st)
+			sim__fw_decommission(k->sh, handle);
+	}
+	r = fw_leave(k, st);
+	if (r)
+		return r;
+	if (sim__copy_to_user(k->c->data, p, len)) {
+		sim__lock(&k->sh->fw_lock);
+		sim__fw_deactivate(k->sh, handle);
+		sim__fw_decommission(k->sh, handle);
+		sim__unlock(&k->sh->fw_lock);
+		return -EFAULT;
+	}
+	sev->handle = handle;
+	sev->fd = (int32_t)k->c->sev_fd;
+	return 0;
+}
+
 /* psp_copy_user_blob() (§4.0): a kernel copy of a user blob */
 static int copy_blob(uint64_t uaddr, uint32_t len, uint8_t **out)
 {
@@ -186,27 +218,8 @@ static int launch_start(struct cmd *k)
 	if (r)
 		goto out;
 	st = sim__fw_launch_start(k->sh, &fw);
-	/* sev_bind_asid(); on failure sev_decommission() */
-	if (!st) {
-		st = sim__fw_activate(k->sh, fw.handle, sev->asid);
-		if (st)
-			sim__fw_decommission(k->sh, fw.handle);
-	}
-	r = fw_leave(k, st);
-	if (r)
-		goto out;
 	p.handle = fw.handle;
-	if (sim__copy_to_user(k->c->data, &p, sizeof(p))) {
-		/* sev_unbind_asid() */
-		sim__lock(&k->sh->fw_lock);
-		sim__fw_deactivate(k->sh, fw.handle);
-		sim__fw_decommission(k->sh, fw.handle);
-		sim__unlock(&k->sh->fw_lock);
-		r = -EFAULT;
-		goto out;
-	}
-	sev->handle = fw.handle;
-	sev->fd = (int32_t)k->c->sev_fd;
+	r = bind_context(k, st, fw.handle, &p, sizeof(p));
 out:
 	free(session);
 	free(dh);
@@ -691,7 +704,6 @@ static int receive_start(struct cmd *k)
 {
 	struct sevm_abi_sev_receive_start p;
 	struct sim_fw_receive_start fw = { 0 };
-	struct sim_sev *sev = &k->vm->sev;
 	uint8_t *pdh = NULL, *session = NULL;
 	uint32_t st;
 	int r;
@@ -713,27 +725,8 @@ static int receive_start(struct cmd *k)
 					    .pdh_len = p.pdh_len, .session = session,
 					    .session_len = p.session_len };
 	st = sim__fw_receive_start(k->sh, &fw);
-	/* v7.0: a failed bind decommissions the new context */
-	if (!st) {
-		st = sim__fw_activate(k->sh, fw.handle, sev->asid);
-		if (st)
-			sim__fw_decommission(k->sh, fw.handle);
-	}
-	r = fw_leave(k, st);
-	if (r)
-		goto out;
 	p.handle = fw.handle;
-	if (sim__copy_to_user(k->c->data, &p, sizeof(p))) {
-		/* sev_unbind_asid() */
-		sim__lock(&k->sh->fw_lock);
-		sim__fw_deactivate(k->sh, fw.handle);
-		sim__fw_decommission(k->sh, fw.handle);
-		sim__unlock(&k->sh->fw_lock);
-		r = -EFAULT;
-		goto out;
-	}
-	sev->handle = fw.handle;
-	sev->fd = (int32_t)k->c->sev_fd;
+	r = bind_context(k, st, fw.handle, &p, sizeof(p));
 out:
 	free(session);
 	free(pdh);

@@ -53,6 +53,21 @@ uint8_t *sevm__memmap_host(const struct sevm__memmap *m, unsigned int i, uint64_
 /* The range that holds gfn, or -1. */
 int sevm__memmap_find(const struct sevm__memmap *m, uint64_t gfn);
 
+/* ---- side.c: what both drivers hold ------------------------------------------ */
+
+struct sevm__side {
+	struct sevm__mio io;
+	struct sevm__memmap map;
+	int vm_fd;
+	int *vcpu_fds;
+	unsigned int nr_vcpus;
+	enum sevm_sev_type sev_type;
+};
+
+/* From checked opts (a VM, its vCPUs, a channel, the regions): 0 or -errno, recorded. */
+int sevm__side_init(struct sevm__side *d, const struct sevm_migrate_opts *o);
+void sevm__side_free(struct sevm__side *d);
+
 /* ---- Statistics ---------------------------------------------------------------- */
 
 struct sevm__passes {
@@ -76,12 +91,7 @@ void sevm__passes_free(struct sevm__passes *p);
 enum sevm__send_step { SEND_OPEN, SEND_DONE, SEND_FAILED, SEND_INDOUBT, SEND_CANCELLED };
 
 struct sevm_send {
-	struct sevm__mio io;
-	struct sevm__memmap map;
-	int vm_fd;
-	int *vcpu_fds;
-	unsigned int nr_vcpus;
-	enum sevm_sev_type sev_type;
+	struct sevm__side d;
 	const struct sevm_bitmap *private_pages;
 	bool send_started;		/* SEND_START succeeded: FINISH or CANCEL owed */
 	bool dirty_clear;		/* the VMM enabled manual dirty-log protection */

@@ -27,13 +27,13 @@ static int read_region(struct sevm_send *s, struct sevm_bitmap *b, const struct 
 
 	if (!(r->flags & SEVM_REGION_LOG_DIRTY))
 		return final ? sevm_bitmap_set(b, gfn, n) : 0;
-	return sevm_bitmap_add_dirty_log(b, s->vm_fd, r->slot, gfn, n, s->dirty_clear);
+	return sevm_bitmap_add_dirty_log(b, s->d.vm_fd, r->slot, gfn, n, s->dirty_clear);
 }
 
 int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b, bool final)
 {
-	for (unsigned int i = 0; i < s->map.nr; i++) {
-		int err = read_region(s, b, &s->map.regions[i], final);
+	for (unsigned int i = 0; i < s->d.map.nr; i++) {
+		int err = read_region(s, b, &s->d.map.regions[i], final);
 
 		if (err)
 			return sevm__context(err, "dirty log");
@@ -43,8 +43,8 @@ int sevm__send_read_dirty(struct sevm_send *s, struct sevm_bitmap *b, bool final
 
 static bool logs_dirty(const struct sevm_send *s)
 {
-	for (unsigned int i = 0; i < s->map.nr; i++)
-		if (s->map.regions[i].flags & SEVM_REGION_LOG_DIRTY)
+	for (unsigned int i = 0; i < s->d.map.nr; i++)
+		if (s->d.map.regions[i].flags & SEVM_REGION_LOG_DIRTY)
 			return true;
 	return false;
 }
@@ -53,8 +53,8 @@ static int64_t all_set(const struct sevm_send *s, const struct sevm_bitmap *b)
 {
 	int64_t total = 0;
 
-	for (unsigned int i = 0; i < s->map.nr; i++) {
-		int64_t n = sevm_bitmap_count(b, s->map.ranges[i].gfn, s->map.ranges[i].npages);
+	for (unsigned int i = 0; i < s->d.map.nr; i++) {
+		int64_t n = sevm_bitmap_count(b, s->d.map.ranges[i].gfn, s->d.map.ranges[i].npages);
 
 		if (n < 0)
 			return n;
@@ -75,8 +75,8 @@ int64_t sevm_send_dirty(struct sevm_send *s, struct sevm_bitmap *dirty)
 
 static int clear_all(struct sevm_send *s, struct sevm_bitmap *b)
 {
-	for (unsigned int i = 0; i < s->map.nr; i++) {
-		int err = sevm_bitmap_clear(b, s->map.ranges[i].gfn, s->map.ranges[i].npages);
+	for (unsigned int i = 0; i < s->d.map.nr; i++) {
+		int err = sevm_bitmap_clear(b, s->d.map.ranges[i].gfn, s->d.map.ranges[i].npages);
 
 		if (err)
 			return err;
@@ -102,7 +102,7 @@ static int pass(struct sevm_send *s, const struct sevm_bitmap *pages, int64_t *d
 	if (!err && *dirty < 0)
 		err = (int)*dirty;
 	s->passes.cur.dirty_pages = err ? 0 : (uint64_t)*dirty;
-	return err ? err : sevm__pass_end(&s->passes, s->io.bytes);
+	return err ? err : sevm__pass_end(&s->passes, s->d.io.bytes);
 }
 
 int sevm_send_precopy(struct sevm_send *s, const struct sevm_precopy_opts *opts,

@@ -17,12 +17,7 @@
 #define HDR		SEVM_STREAM_PKT_HDR_LEN
 
 struct sevm_recv {
-	struct sevm__mio io;
-	struct sevm__memmap map;
-	int vm_fd;
-	int *vcpu_fds;
-	unsigned int nr_vcpus;
-	enum sevm_sev_type sev_type;
+	struct sevm__side d;
 	int sev_fd;
 	struct sevm__stream_reader rd;
 	uint8_t *in;
@@ -47,10 +42,10 @@ static int check_header(struct sevm_recv *r)
 {
 	bool sev = r->rd.features & SEVM_STREAM_F_SEV, es = r->rd.features & SEVM_STREAM_F_SEV_ES;
 
-	if (sev != !!r->sev_type || es != (r->sev_type == SEVM_SEV_ES))
+	if (sev != !!r->d.sev_type || es != (r->d.sev_type == SEVM_SEV_ES))
 		return sevm__fail(-SEVM_ERR_FORMAT, "the stream is for %s guest, the destination "
 				  "VM is %s", es ? "an SEV-ES" : sev ? "an SEV" : "a plain",
-				  r->sev_type == SEVM_SEV_ES ? "SEV-ES" : r->sev_type ? "SEV" : "plain");
+				  r->d.sev_type == SEVM_SEV_ES ? "SEV-ES" : r->d.sev_type ? "SEV" : "plain");
 	r->checked_header = true;
 	return 0;
 }
@@ -63,7 +58,7 @@ static int take_session(struct sevm_recv *r, const uint8_t *d, uint32_t *fw_erro
 		.session = d + SEVM_STREAM_SESSION_FIXED + SEVM_STREAM_PDH_LEN,
 		.session_len = SEVM_STREAM_SESSION_LEN,
 	};
-	int err = sevm_sev_receive_start(r->vm_fd, r->sev_fd, &st, fw_error);
+	int err = sevm_sev_receive_start(r->d.vm_fd, r->sev_fd, &st, fw_error);
 
 	r->started = !err;
 	return err;
@@ -71,7 +66,7 @@ static int take_session(struct sevm_recv *r, const uint8_t *d, uint32_t *fw_erro
 
 static uint8_t *guest_at(struct sevm_recv *r, const struct sevm__stream_rec *rec)
 {
-	return sevm__memmap_host(&r->map, (unsigned int)sevm__memmap_find(&r->map, rec->arg),
+	return sevm__memmap_host(&r->d.map, (unsigned int)sevm__memmap_find(&r->d.map, rec->arg),
 				 rec->arg, rec->count);
 }
 
@@ -82,7 +77,7 @@ static int take_private(struct sevm_recv *r, const struct sevm__stream_rec *rec,
 	const uint8_t *d = rec->data;
 
 	for (uint32_t k = 0; k < rec->count; k++) {
-		int err = sevm_sev_receive_update_data(r->vm_fd, g + (size_t)k * PAGE, PAGE,
+		int err = sevm_sev_receive_update_data(r->d.vm_fd, g + (size_t)k * PAGE, PAGE,
 						       d + (size_t)k * HDR, HDR,
 						       d + (size_t)rec->count * HDR + (size_t)k * PAGE,
 						       PAGE, fw_error);
@@ -97,13 +92,13 @@ static int take_private(struct sevm_recv *r, const struct sevm__stream_rec *rec,
 
 static int take_vmsa(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32_t *fw_error)
 {
-	if (rec->arg >= r->nr_vcpus || r->vmsa_in[rec->arg])
+	if (rec->arg >= r->d.nr_vcpus || r->vmsa_in[rec->arg])
 		return sevm__fail(-SEVM_ERR_FORMAT, "VMSA of vCPU %llu: %s",
-				  (unsigned long long)rec->arg, rec->arg >= r->nr_vcpus ?
+				  (unsigned long long)rec->arg, rec->arg >= r->d.nr_vcpus ?
 				  "the destination has fewer vCPUs" : "a second one");
 	r->vmsa_in[rec->arg] = true;
 	r->nr_vmsas++;
-	return sevm_sev_receive_update_vmsa(r->vm_fd, (uint32_t)rec->arg, rec->data, HDR,
+	return sevm_sev_receive_update_vmsa(r->d.vm_fd, (uint32_t)rec->arg, rec->data, HDR,
 					    rec->data + HDR, PAGE, fw_error);
 }
 
@@ -122,16 +117,16 @@ static int keep(struct sevm__buf *b, bool append, const void *data, size_t len)
 
 static int take_state(struct sevm_recv *r, const struct sevm__stream_rec *rec)
 {
-	struct sevm__guest_desc g = { .caps = &r->caps, .vm_fd = r->vm_fd,
-				      .vcpu_fds = r->vcpu_fds, .nr_vcpus = r->nr_vcpus,
-				      .vm_type = r->sev_type };
+	struct sevm__guest_desc g = { .caps = &r->caps, .vm_fd = r->d.vm_fd,
+				      .vcpu_fds = r->d.vcpu_fds, .nr_vcpus = r->d.nr_vcpus,
+				      .vm_type = r->d.sev_type };
 	int err;
 
 	if (!r->have_grx) {
-		err = sevm__kvm_caps_probe(r->vm_fd, &r->caps);
-		r->caps.protected_state = r->sev_type == SEVM_SEV_ES;
+		err = sevm__kvm_caps_probe(r->d.vm_fd, &r->caps);
+		r->caps.protected_state = r->d.sev_type == SEVM_SEV_ES;
 		if (!err)
-			err = sevm__vm_flags(r->vm_fd, &g.flags);
+			err = sevm__vm_flags(r->d.vm_fd, &g.flags);
 		if (!err)
 			err = sevm__guest_rx_init(&r->grx, &g);
 		if (err)
@@ -146,9 +141,9 @@ static int take_end(struct sevm_recv *r)
 {
 	if (!r->have_grx || !sevm__guest_rx_done(&r->grx))
 		return sevm__fail(-SEVM_ERR_FORMAT, "END without the guest's complete state");
-	if (r->sev_type == SEVM_SEV_ES && r->nr_vmsas != r->nr_vcpus)
+	if (r->d.sev_type == SEVM_SEV_ES && r->nr_vmsas != r->d.nr_vcpus)
 		return sevm__fail(-SEVM_ERR_FORMAT, "END after %u of %u VMSAs", r->nr_vmsas,
-				  r->nr_vcpus);
+				  r->d.nr_vcpus);
 	r->ended = true;
 	return sevm__pass_end(&r->passes, r->pos);
 }
@@ -156,7 +151,7 @@ static int take_end(struct sevm_recv *r)
 /* Only now does the firmware let the guest run here: nothing can fail after. */
 static int finish(struct sevm_recv *r, uint32_t *fw_error)
 {
-	int err = r->sev_type ? sevm_sev_receive_finish(r->vm_fd, fw_error) : 0;
+	int err = r->d.sev_type ? sevm_sev_receive_finish(r->d.vm_fd, fw_error) : 0;
 
 	r->done = !err;
 	return err;
@@ -200,7 +195,7 @@ static int apply(struct sevm_recv *r, const struct sevm__stream_rec *rec, uint32
 static int fill(struct sevm_recv *r, size_t *have, size_t want)
 {
 	while (*have < want) {
-		ssize_t n = sevm__mio_read(&r->io, r->in + *have, want - *have);
+		ssize_t n = sevm__mio_read(&r->d.io, r->in + *have, want - *have);
 
 		if (n <= 0)
 			return (int)n;
@@ -230,7 +225,7 @@ static int step(struct sevm_recv *r, uint32_t *fw_error)
 		return got;
 	left = have;
 	while ((rc = sevm__stream_next(&r->rd, &p, &left, &rec)) > 0) {
-		r->pos = r->io.bytes;
+		r->pos = r->d.io.bytes;
 		rc = apply(r, &rec, fw_error);
 		if (rc)
 			return rc;
@@ -281,24 +276,16 @@ int sevm_recv_new(const struct sevm_migrate_opts *opts, struct sevm_recv **out)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return sevm__fail(-ENOMEM, "receiver");
-	r->vm_fd = o.vm_fd;
-	r->nr_vcpus = o.nr_vcpus;
-	r->sev_type = o.sev_type;
 	r->sev_fd = o.sev_fd;
-	r->vcpu_fds = malloc(o.nr_vcpus * sizeof(int));
 	r->vmsa_in = calloc(o.nr_vcpus, sizeof(bool));
 	r->in = malloc(SEVM_STREAM_READER_BOUND);
-	err = r->vcpu_fds && r->vmsa_in && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
+	err = r->vmsa_in && r->in ? 0 : sevm__fail(-ENOMEM, "receiver");
 	if (!err && o.sev_type == SEVM_SEV_ES)
 		err = sevm__sev_vmsa_supported(o.vm_fd);
-	if (!err) {
-		memcpy(r->vcpu_fds, o.vcpu_fds, o.nr_vcpus * sizeof(int));
-		err = sevm__mio_init(&r->io, o.fd, o.io, o.timeout_ms);
-	}
 	if (!err)
-		err = sevm__memmap_init(&r->map, o.regions, o.nr_regions);
+		err = sevm__side_init(&r->d, &o);
 	if (!err)
-		err = sevm__stream_reader_init(&r->rd, r->map.ranges, r->map.nr);
+		err = sevm__stream_reader_init(&r->rd, r->d.map.ranges, r->d.map.nr);
 	if (err) {
 		sevm_recv_free(r);
 		return err;
@@ -348,8 +335,7 @@ void sevm_recv_free(struct sevm_recv *r)
 	sevm__passes_free(&r->passes);
 	sevm__buf_free(&r->bitmap);
 	sevm__buf_free(&r->vmm);
-	sevm__memmap_free(&r->map);
-	free(r->vcpu_fds);
+	sevm__side_free(&r->d);
 	free(r->vmsa_in);
 	free(r->in);
 	free(r);

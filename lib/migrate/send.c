@@ -29,7 +29,7 @@ int sevm__send_failed(struct sevm_send *s, int err)
 
 int sevm__send_flush(struct sevm_send *s)
 {
-	int err = sevm__mio_write(&s->io, s->buf.data, s->buf.len);
+	int err = sevm__mio_write(&s->d.io, s->buf.data, s->buf.len);
 
 	if (err)
 		s->io_broken = true;
@@ -60,7 +60,7 @@ static int put_shared(struct sevm_send *s, const uint8_t *host, uint64_t gfn, ui
 		if (!err)
 			err = sevm__send_flush(s);
 		if (!err)
-			err = sevm__mio_writev(&s->io, v, 2);
+			err = sevm__mio_writev(&s->d.io, v, 2);
 		if (err)
 			s->io_broken = true;
 		return err;
@@ -82,7 +82,7 @@ static int put_private(struct sevm_send *s, const uint8_t *host, uint64_t gfn, u
 	if (!p)
 		return -ENOMEM;
 	for (uint32_t k = 0; k < n; k++) {
-		int err = sevm_sev_send_update_data(s->vm_fd, host + (size_t)k * PAGE, PAGE,
+		int err = sevm_sev_send_update_data(s->d.vm_fd, host + (size_t)k * PAGE, PAGE,
 						    p + (size_t)k * HDR, HDR,
 						    p + (size_t)n * HDR + (size_t)k * PAGE, PAGE,
 						    fw_error);
@@ -100,10 +100,10 @@ static int put_private(struct sevm_send *s, const uint8_t *host, uint64_t gfn, u
 static int put_run(struct sevm_send *s, unsigned int i, uint64_t gfn, uint32_t n,
 		   uint32_t *fw_error)
 {
-	const uint8_t *host = sevm__memmap_host(&s->map, i, gfn, n);
+	const uint8_t *host = sevm__memmap_host(&s->d.map, i, gfn, n);
 	uint64_t end = gfn + n;
 
-	if (!s->sev_type)
+	if (!s->d.sev_type)
 		return put_shared(s, host, gfn, n);
 	if (!s->private_pages)
 		return put_private(s, host, gfn, n, fw_error);
@@ -119,11 +119,11 @@ static int put_run(struct sevm_send *s, unsigned int i, uint64_t gfn, uint32_t n
 			priv.gfn = end;
 		if (priv.gfn > gfn) {
 			upto = priv.gfn;
-			err = put_shared(s, sevm__memmap_host(&s->map, i, gfn, upto - gfn), gfn,
+			err = put_shared(s, sevm__memmap_host(&s->d.map, i, gfn, upto - gfn), gfn,
 					 (uint32_t)(upto - gfn));
 		} else {
 			upto = priv.gfn + priv.npages < end ? priv.gfn + priv.npages : end;
-			err = put_private(s, sevm__memmap_host(&s->map, i, gfn, upto - gfn), gfn,
+			err = put_private(s, sevm__memmap_host(&s->d.map, i, gfn, upto - gfn), gfn,
 					  (uint32_t)(upto - gfn), fw_error);
 		}
 		if (err)
@@ -151,8 +151,8 @@ static int put_span(struct sevm_send *s, unsigned int i, uint64_t gfn, uint64_t 
 
 int sevm__send_set(struct sevm_send *s, const struct sevm_bitmap *pages, uint32_t *fw_error)
 {
-	for (unsigned int i = 0; i < s->map.nr; i++) {
-		const struct sevm_gfn_range *r = &s->map.ranges[i];
+	for (unsigned int i = 0; i < s->d.map.nr; i++) {
+		const struct sevm_gfn_range *r = &s->d.map.ranges[i];
 		struct sevm_gfn_range run;
 		uint64_t gfn = r->gfn;
 		int err = 0, k = 1;
@@ -205,7 +205,7 @@ int sevm_send_pages(struct sevm_send *s, const struct sevm_bitmap *pages, uint32
 	if (!err)
 		err = sevm__send_flush(s);
 	if (!err)
-		err = sevm__pass_end(&s->passes, s->io.bytes);
+		err = sevm__pass_end(&s->passes, s->d.io.bytes);
 	return sevm__send_failed(s, sevm__context(err, "sending pages"));
 }
 
@@ -228,21 +228,11 @@ static int send_alloc(const struct sevm_migrate_opts *o, struct sevm_send **out)
 
 	if (!s)
 		return sevm__fail(-ENOMEM, "sender");
-	s->vm_fd = o->vm_fd;
-	s->nr_vcpus = o->nr_vcpus;
-	s->sev_type = o->sev_type;
 	s->private_pages = o->private_pages;
 	s->dirty_clear = o->dirty_log_manual;
-	s->vcpu_fds = malloc(o->nr_vcpus * sizeof(int));
-	err = s->vcpu_fds ? 0 : sevm__fail(-ENOMEM, "sender");
-	if (!err) {
-		memcpy(s->vcpu_fds, o->vcpu_fds, o->nr_vcpus * sizeof(int));
-		err = sevm__mio_init(&s->io, o->fd, o->io, o->timeout_ms);
-	}
+	err = sevm__side_init(&s->d, o);
 	if (!err)
-		err = sevm__memmap_init(&s->map, o->regions, o->nr_regions);
-	if (!err)
-		err = sevm_bitmap_new(s->map.ranges, s->map.nr, &s->dirty);
+		err = sevm_bitmap_new(s->d.map.ranges, s->d.map.nr, &s->dirty);
 	sevm__pass_begin(&s->passes, 0);
 	*out = s;
 	return err;
@@ -267,7 +257,7 @@ static int sev_session(struct sevm_send *s, const struct sevm_migrate_opts *o, u
 
 	if (err)
 		return sevm__context(err, "this platform's PDH for the stream");
-	err = sevm_sev_send_start(s->vm_fd, &st, fw_error);
+	err = sevm_sev_send_start(s->d.vm_fd, &st, fw_error);
 	if (err)
 		return err;
 	s->send_started = true;
@@ -275,12 +265,12 @@ static int sev_session(struct sevm_send *s, const struct sevm_migrate_opts *o, u
 	if (st.session_len != SEVM_SEV_SESSION_LEN)
 		return sevm__fail(-EPROTO, "SEND_START wrote a %u-byte session; the stream carries %u",
 				  st.session_len, SEVM_SEV_SESSION_LEN);
-	if (!!(st.policy & POLICY_ES) != (s->sev_type == SEVM_SEV_ES))
+	if (!!(st.policy & POLICY_ES) != (s->d.sev_type == SEVM_SEV_ES))
 		return sevm__fail(-EINVAL, "the guest's policy 0x%x %s SEV-ES, the caller said %s",
 				  st.policy, st.policy & POLICY_ES ? "is" : "is not",
-				  s->sev_type == SEVM_SEV_ES ? "SEVM_SEV_ES" : "SEVM_SEV");
+				  s->d.sev_type == SEVM_SEV_ES ? "SEVM_SEV_ES" : "SEVM_SEV");
 	/* A length query: its INVALID_LEN is the answer, not a failure to report. */
-	err = sevm_sev_send_header_len(s->vm_fd, &hdr_len, NULL);
+	err = sevm_sev_send_header_len(s->d.vm_fd, &hdr_len, NULL);
 	if (!err && hdr_len != HDR)
 		err = sevm__fail(-EPROTO, "the firmware's packet header is %u bytes; the stream "
 				 "carries %u", hdr_len, HDR);
@@ -293,16 +283,16 @@ static int send_begin(struct sevm_send *s, const struct sevm_migrate_opts *o, ui
 	uint32_t policy = 0, features = 0;
 	int err = 0;
 
-	if (s->sev_type == SEVM_SEV_ES)
-		err = sevm__sev_vmsa_supported(s->vm_fd);
-	if (!err && s->sev_type) {
+	if (s->d.sev_type == SEVM_SEV_ES)
+		err = sevm__sev_vmsa_supported(s->d.vm_fd);
+	if (!err && s->d.sev_type) {
 		err = sev_session(s, o, pdh, session, &policy, fw_error);
 		features = SEVM_STREAM_F_SEV |
-			   (s->sev_type == SEVM_SEV_ES ? SEVM_STREAM_F_SEV_ES : 0);
+			   (s->d.sev_type == SEVM_SEV_ES ? SEVM_STREAM_F_SEV_ES : 0);
 	}
 	if (!err)
 		err = sevm__stream_begin(&s->w, &s->buf, policy, features);
-	if (!err && s->sev_type)
+	if (!err && s->d.sev_type)
 		err = sevm__stream_put_session(&s->w, pdh, session);
 	if (!err)
 		err = sevm__send_flush(s);
@@ -334,7 +324,7 @@ int sevm_send_new(const struct sevm_migrate_opts *opts, struct sevm_send **out,
 
 		/* The guest must be RUNNING for the firmware again before the VMM resumes it. */
 		snprintf(msg, sizeof(msg), "%s", sevm_last_error());
-		if (s && s->send_started && sevm_sev_send_cancel(s->vm_fd, NULL) == 0)
+		if (s && s->send_started && sevm_sev_send_cancel(s->d.vm_fd, NULL) == 0)
 			s->send_started = false;
 		if (s && s->send_started)
 			sevm__log(SEVM_LOG_ERROR, "SEND_CANCEL after a failed start failed too (%s): "
@@ -352,14 +342,14 @@ int sevm_send_new(const struct sevm_migrate_opts *opts, struct sevm_send **out,
 /* Every vCPU's VMSA through the firmware, into VMSA records. */
 static int put_vmsas(struct sevm_send *s, uint32_t *fw_error)
 {
-	for (unsigned int i = 0; i < s->nr_vcpus; i++) {
+	for (unsigned int i = 0; i < s->d.nr_vcpus; i++) {
 		uint8_t *p = sevm__stream_open(&s->w, SEVM_REC_VMSA, SEVM_STREAM_MANDATORY, i, 0,
 					       HDR + PAGE);
 		int err;
 
 		if (!p)
 			return -ENOMEM;
-		err = sevm_sev_send_update_vmsa(s->vm_fd, i, p, HDR, p + HDR, PAGE, fw_error);
+		err = sevm_sev_send_update_vmsa(s->d.vm_fd, i, p, HDR, p + HDR, PAGE, fw_error);
 		if (err)
 			return sevm__context(err, "vCPU %u", i);
 		sevm__stream_close(&s->w);
@@ -394,19 +384,19 @@ static int put_state(struct sevm_send *s)
 	struct sevm__kvm_caps caps;
 	struct state_out st = { .s = s };
 	struct sevm__snap_writer w;
-	struct sevm__guest_desc g = { .caps = &caps, .vm_fd = s->vm_fd, .vcpu_fds = s->vcpu_fds,
-				      .nr_vcpus = s->nr_vcpus, .vm_type = s->sev_type };
-	int err = sevm__kvm_caps_probe(s->vm_fd, &caps);
+	struct sevm__guest_desc g = { .caps = &caps, .vm_fd = s->d.vm_fd, .vcpu_fds = s->d.vcpu_fds,
+				      .nr_vcpus = s->d.nr_vcpus, .vm_type = s->d.sev_type };
+	int err = sevm__kvm_caps_probe(s->d.vm_fd, &caps);
 
 	if (err)
 		return err;
-	caps.protected_state = s->sev_type == SEVM_SEV_ES;
-	err = sevm__vm_flags(s->vm_fd, &g.flags);
+	caps.protected_state = s->d.sev_type == SEVM_SEV_ES;
+	err = sevm__vm_flags(s->d.vm_fd, &g.flags);
 	sevm__snap_sections(&w, &st.sect);
 	if (!err)
 		err = sevm__guest_capture_vcpus(&g, &w, put_state_piece, &st);
 	if (!err)
-		err = sevm__vm_capture(s->vm_fd, &w);
+		err = sevm__vm_capture(s->d.vm_fd, &w);
 	if (!err)
 		err = sevm__snap_end(&w);
 	if (!err)
@@ -443,7 +433,7 @@ static int final_records(struct sevm_send *s, const void *vmm, size_t vmm_len,
 
 	if (!err && s->private_pages)
 		err = put_private_map(s);
-	if (!err && s->sev_type == SEVM_SEV_ES)
+	if (!err && s->d.sev_type == SEVM_SEV_ES)
 		err = put_vmsas(s, fw_error);
 	if (!err)
 		err = put_state(s);
@@ -472,12 +462,12 @@ int sevm_send_final(struct sevm_send *s, const void *vmm_state, size_t vmm_state
 	if (!err)
 		err = final_records(s, vmm_state, vmm_state_len, fw_error);
 	if (!err)
-		err = sevm__pass_end(&s->passes, s->io.bytes);
+		err = sevm__pass_end(&s->passes, s->d.io.bytes);
 	if (err)
 		return sevm__send_failed(s, sevm__context(err, "final pass"));
 	/* After END went out: the firmware may now forget the channel. */
-	if (s->sev_type) {
-		err = sevm_sev_send_finish(s->vm_fd, fw_error);
+	if (s->d.sev_type) {
+		err = sevm_sev_send_finish(s->d.vm_fd, fw_error);
 		if (err) {
 			s->step = SEND_INDOUBT;
 			return sevm__fail(-SEVM_ERR_INDOUBT, "the whole stream went out but SEND_FINISH "
@@ -517,7 +507,7 @@ int sevm_send_cancel(struct sevm_send *s, uint32_t *fw_error)
 	s->step = SEND_CANCELLED;
 	/* A failed SEND_CANCEL can be tried again. */
 	if (s->send_started) {
-		err = sevm_sev_send_cancel(s->vm_fd, fw_error);
+		err = sevm_sev_send_cancel(s->d.vm_fd, fw_error);
 		if (!err)
 			s->send_started = false;
 	}
@@ -541,7 +531,6 @@ void sevm_send_free(struct sevm_send *s)
 	sevm_bitmap_free(s->dirty);
 	sevm__passes_free(&s->passes);
 	sevm__buf_free(&s->buf);
-	sevm__memmap_free(&s->map);
-	free(s->vcpu_fds);
+	sevm__side_free(&s->d);
 	free(s);
 }
