@@ -22,7 +22,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sevmigrate.h>
@@ -30,6 +29,7 @@
 #include "handoff/wire.h"
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 5000 };
 
@@ -37,42 +37,6 @@ static int peer_fail(const char *what, int err)
 {
 	fprintf(stderr, "handoff-peer %d: %s: %d (%s)\n", (int)getpid(), what, err, sevm_last_error());
 	return 1;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* The guest must keep beating on every vCPU with no wrong beat. */
-static int check_runs(struct tinyvm *vm)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 200; tries++) {
-		unsigned int moved = 0;
-
-		sleep_ms(10);
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			moved += tinyvm_heartbeats(vm, i) >= before[i] + 2;
-		if (moved == vm->nr_vcpus)
-			break;
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (tinyvm_heartbeats(vm, i) < before[i] + 2) {
-			fprintf(stderr, "handoff-peer: vCPU %u does not run\n", i);
-			return 1;
-		}
-	if (tinyvm_total_errors(vm)) {
-		fprintf(stderr, "handoff-peer: %llu wrong heartbeats or exits\n",
-			(unsigned long long)tinyvm_total_errors(vm));
-		return 1;
-	}
-	return 0;
 }
 
 static int take(int fd, struct tinyvm *vm)
@@ -85,7 +49,15 @@ static int take(int fd, struct tinyvm *vm)
 		return peer_fail("from_fd", err);
 	err = tinyvm_handoff_receive(vm, h, &t);
 	sevm_handoff_free(h);
-	return err ? peer_fail("receive", err) : check_runs(vm);
+	if (err)
+		return peer_fail("receive", err);
+	/* The guest must keep beating on every vCPU with no wrong beat. */
+	if (!tu_runs(vm, 2)) {
+		fprintf(stderr, "handoff-peer: the guest does not run here (%llu wrong "
+			"heartbeats or exits)\n", (unsigned long long)tinyvm_total_errors(vm));
+		return 1;
+	}
+	return 0;
 }
 
 static int pass_on(const char *self, struct tinyvm *vm)
@@ -131,25 +103,11 @@ static int crashing_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 	return r < 0 ? -errno : r;
 }
 
-static ssize_t dying_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags)
-{
-	uint16_t type = 0;
-
-	(void)ctx;
-	if (msg->msg_iov[0].iov_len >= SEVM_WIRE_HDR_LEN)
-		memcpy(&type, (const char *)msg->msg_iov[0].iov_base + 4, 2);
-	if (type == SEVM_MSG_RESUMED)
-		raise(SIGKILL);
-	ssize_t r = sendmsg(fd, msg, flags);
-	return r < 0 ? -errno : r;
-}
-
 static int crash_after_go(int fd)
 {
-	struct sevm_backend b = { .sz = sizeof(b), .sendmsg = dying_sendmsg };
 	struct tinyvm vm = { 0 };
 
-	sevm_set_backend(&b);
+	tu_die_before_msg(SEVM_MSG_RESUMED);
 	take(fd, &vm);
 	return peer_fail("still alive after GO", -EINVAL);
 }

@@ -10,11 +10,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "remote-peer.h"
-#include "tinyvm.h"
+#include "tu-tinyvm.h"
 
 #define MEM	(64ull << 20)
 #define NR	2
@@ -25,32 +24,6 @@ static int fail(const char *what, int err)
 	fprintf(stderr, "remote-peer %d: %s: %d (%s)\n", (int)getpid(), what, err,
 		sevm_last_error());
 	return 1;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Every vCPU beat at least n more times; false after 5 s. */
-static bool beats_advance(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[NR];
-
-	for (unsigned int i = 0; i < NR; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < NR; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == NR)
-			return true;
-		sleep_ms(10);
-	}
-	return false;
 }
 
 static void fds_of(const struct tinyvm *vm, int *fds)
@@ -83,7 +56,7 @@ static int boot(struct tinyvm *vm, struct sevm_region *r)
 		err = log_dirty(vm, r);
 	if (!err)
 		err = tinyvm_start(vm);
-	return err ? err : beats_advance(vm, 3) ? 0 : -ETIMEDOUT;
+	return err ? err : tu_beats_advance(vm, 3) ? 0 : -ETIMEDOUT;
 }
 
 static void say_precopy(struct sevm_send *s, int passes)
@@ -117,7 +90,7 @@ static int finish(struct tinyvm *vm, struct sevm_send *s)
 	if (err) {
 		rp_say_rc("", "cancel", sevm_send_cancel(s, NULL), 0);
 		tinyvm_resume(vm);
-		rp_say("resumed=%d", beats_advance(vm, 3));
+		rp_say("resumed=%d", tu_beats_advance(vm, 3));
 	}
 	return 0;
 }
@@ -169,7 +142,7 @@ static void run_arrived(struct tinyvm *vm, struct sevm_recv *r)
 	       (unsigned long long)tinyvm_ram_checksum(vm));
 	tinyvm_expect_continuation(vm, beats);
 	err = tinyvm_start(vm);
-	rp_say("start_rc=%d runs=%d", err, !err && beats_advance(vm, 3));
+	rp_say("start_rc=%d runs=%d", err, !err && tu_beats_advance(vm, 3));
 	rp_say("errors=%llu", (unsigned long long)tinyvm_total_errors(vm));
 }
 

@@ -143,18 +143,20 @@ static int source_connect(struct side *s, const struct rp_args *a, struct link *
 	return 0;
 }
 
-static void say_sent(const struct sevm_send *m, const char *tag)
+/* The pages of every pass of the sender m, or else of the receiver r, by kind. */
+static void say_passes(const struct sevm_send *m, const struct sevm_recv *r, const char *tag,
+		       const char *verb)
 {
 	struct sevm_iteration_stats st = { .sz = sizeof(st) };
 	uint64_t priv = 0, shared = 0;
 	unsigned int i;
 
-	for (i = 0; sevm_send_stats(m, i, &st) == 0; i++) {
+	for (i = 0; (m ? sevm_send_stats(m, i, &st) : sevm_recv_stats(r, i, &st)) == 0; i++) {
 		priv += st.pages_private;
 		shared += st.pages_shared;
 	}
-	rp_say("%spasses=%u %ssent_private=%llu %ssent_shared=%llu", tag, i, tag,
-	       (unsigned long long)priv, tag, (unsigned long long)shared);
+	rp_say("%spasses=%u %s%s_private=%llu %s%s_shared=%llu", tag, i, tag, verb,
+	       (unsigned long long)priv, tag, verb, (unsigned long long)shared);
 }
 
 /* A pass while the guest runs, then the final pass: SEND_FINISH. */
@@ -180,7 +182,7 @@ static int migrate(struct side *s, const struct rp_args *a, const char *tag)
 	if (m && err)
 		rp_say_rc(tag, "cancel", sevm_send_cancel(m, &fw), fw);
 	if (m)
-		say_sent(m, tag);
+		say_passes(m, NULL, tag, "sent");
 	rp_say("%sverdict=%c", tag, rp_verdict_recv(l.sock));
 	say_guest(s, tag);
 	sevm_send_free(m);
@@ -318,17 +320,9 @@ static void say_model(const struct side *d, const char *tag)
 
 static void say_arrived(const struct side *d, struct sevm_recv *r, const char *tag)
 {
-	struct sevm_iteration_stats st = { .sz = sizeof(st) };
 	struct sevm_bitmap *priv = NULL;
-	uint64_t p = 0, sh = 0;
-	unsigned int i;
 
-	for (i = 0; sevm_recv_stats(r, i, &st) == 0; i++) {
-		p += st.pages_private;
-		sh += st.pages_shared;
-	}
-	rp_say("%spasses=%u %sgot_private=%llu %sgot_shared=%llu", tag, i, tag,
-	       (unsigned long long)p, tag, (unsigned long long)sh);
+	say_passes(NULL, r, tag, "got");
 	if (sevm_recv_private(r, &priv) == 0)
 		rp_say("%sprivate_map=%lld", tag, (long long)sevm_bitmap_count(priv, 0, NR_PAGES));
 	sevm_bitmap_free(priv);

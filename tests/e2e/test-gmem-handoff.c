@@ -20,48 +20,14 @@
 #include <sevmigrate.h>
 
 #include "abi/compat.h"
-#include "gmem-guest.h"
+#include "gmem-vmm.h"
 #include "testutil.h"
 
 static const char *peer;
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 5000 };
 
-struct old_vmm {
-	int kvm, vm, gmem, vcpu;
-	void *mem;
-	struct kvm_run *run;
-};
-
-static void boot(struct old_vmm *o)
-{
-	struct sevm_gmem_slot slot = { .sz = sizeof(slot), .slot = 0, .size = GMEM_RAM_SIZE };
-	struct kvm_regs regs = { .rip = GMEM_CODE_GPA, .rflags = 2 };
-	struct kvm_sregs sregs;
-
-	o->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	o->vm = ioctl(o->kvm, KVM_CREATE_VM, 0);
-	ck_assert_int_ge(o->vm, 0);
-	o->gmem = sevm_gmem_create(o->vm, GMEM_RAM_SIZE, SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED);
-	ck_assert_msg(o->gmem >= 0, "%s", sevm_last_error());
-	o->mem = mmap(NULL, GMEM_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, o->gmem, 0);
-	ck_assert(o->mem != MAP_FAILED);
-	memcpy((uint8_t *)o->mem + GMEM_CODE_GPA, gmem_guest_code, sizeof(gmem_guest_code));
-	slot.host_addr = o->mem;
-	slot.gmem_fd = o->gmem;
-	ck_assert_msg(sevm_gmem_bind(o->vm, &slot) == 0, "%s", sevm_last_error());
-	o->vcpu = gmem_vcpu_create(o->kvm, o->vm, &o->run);
-	ck_assert_int_ge(o->vcpu, 0);
-	ck_assert_int_eq(ioctl(o->vcpu, KVM_GET_SREGS, &sregs), 0);
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	sregs.ds = sregs.es = sregs.ss = sregs.cs;
-	sregs.ds.type = sregs.es.type = sregs.ss.type = 3;
-	ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_SREGS, &sregs), 0);
-	ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_REGS, &regs), 0);
-}
-
 /* The guest writes its pattern, then reports the right sum a few times. */
-static void run_here(struct old_vmm *o)
+static void run_here(struct gmem_vmm *o)
 {
 	uint32_t v;
 
@@ -96,16 +62,6 @@ static pid_t spawn(int *sock)
 	return pid;
 }
 
-static void shut(struct old_vmm *o)
-{
-	munmap(o->run, (size_t)ioctl(o->kvm, KVM_GET_VCPU_MMAP_SIZE, 0));
-	munmap(o->mem, GMEM_RAM_SIZE);
-	close(o->vcpu);
-	close(o->gmem);
-	close(o->vm);
-	close(o->kvm);
-}
-
 START_TEST(gmem_guest_moves_and_reads_its_pattern)
 {
 	struct sevm_gfn_range map = { .gfn = 0, .npages = GMEM_RAM_SIZE / 4096 };
@@ -113,10 +69,10 @@ START_TEST(gmem_guest_moves_and_reads_its_pattern)
 	int before = tu_count_fds(), sock, err, status;
 	struct sevm_bitmap *priv = NULL;
 	struct sevm_handoff *h;
-	struct old_vmm o;
+	struct gmem_vmm o;
 	pid_t pid;
 
-	boot(&o);
+	gmem_vmm_boot(&o);
 	run_here(&o);
 	/* A record to carry: this kernel has no private pages, the record is data. */
 	ck_assert_int_eq(sevm_bitmap_new(&map, 1, &priv), 0);
@@ -137,7 +93,7 @@ START_TEST(gmem_guest_moves_and_reads_its_pattern)
 	sevm_bitmap_free(priv);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer status 0x%x", status);
-	shut(&o);
+	gmem_vmm_shut(&o);
 	ck_assert_int_eq(tu_count_fds(), before);
 }
 END_TEST
@@ -176,7 +132,6 @@ int main(int argc, char **argv)
 {
 	Suite *s = suite_create("gmem-handoff-e2e");
 	TCase *tc = tcase_create("two processes");
-	int kvm, vm, mask;
 
 	tu_require_kvm();
 	if (argc < 2) {
@@ -184,16 +139,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	peer = argv[1];
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	mask = vm < 0 ? 0 : ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
-	close(vm);
-	close(kvm);
-	if (mask < 0 || (mask & 3) != 3) {
-		printf("SKIP: KVM_CAP_GUEST_MEMFD_FLAGS is %d: no mappable, shared guest_memfd "
-		       "(GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED, Linux 6.18)\n", mask);
-		return TU_SKIP;
-	}
+	gmem_require_shared();
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, gmem_guest_moves_and_reads_its_pattern);
 	tcase_add_test(tc, private_gmem_is_refused_at_prepare);

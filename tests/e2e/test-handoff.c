@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sevmigrate.h>
@@ -21,48 +20,23 @@
 #include "handoff/wire.h"
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 static const char *peer;
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 5000 };
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait until every vCPU beat at least n more times; false after 5 s. */
-static bool beats_advance(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			return true;
-		sleep_ms(10);
-	}
-	return false;
-}
 
 static void boot(struct tinyvm *vm, unsigned int nr_vcpus)
 {
 	ck_assert_int_eq(tinyvm_create(vm, nr_vcpus, 64 << 20, TINYVM_F_PIT), 0);
 	ck_assert_int_eq(tinyvm_load_guest(vm, 256), 0);
 	ck_assert_int_eq(tinyvm_start(vm), 0);
-	ck_assert(beats_advance(vm, 3));
+	ck_assert(tu_beats_advance(vm, 3));
 }
 
 /* After a failed handoff the guest must run on here, exactly. */
 static void assert_runs_on(struct tinyvm *vm)
 {
-	ck_assert_msg(beats_advance(vm, 3), "the guest did not resume after rollback");
+	ck_assert_msg(tu_beats_advance(vm, 3), "the guest did not resume after rollback");
 	ck_assert_uint_eq(tinyvm_total_errors(vm), 0);
 }
 

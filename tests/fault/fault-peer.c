@@ -15,7 +15,6 @@
  * PEER_BROKEN: a guest that should run here does not; 1: this side failed.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "fault-peer.h"
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts),
 					       .timeout_ms = PEER_TIMEOUT_MS };
@@ -37,35 +37,6 @@ static int say(const char *what, int err, int status)
 	fprintf(stderr, "fault-peer %d: %s: %d (%s)\n", (int)getpid(), what, err,
 		sevm_last_error());
 	return status;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Every vCPU beats n more times within 5 s, and no beat was ever wrong. */
-static bool runs(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 2500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			break;
-		sleep_ms(2);
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (tinyvm_heartbeats(vm, i) < before[i] + n)
-			return false;
-	return tinyvm_total_errors(vm) == 0;
 }
 
 static int receive(int fd)
@@ -83,7 +54,7 @@ static int receive(int fd)
 		tinyvm_destroy(&vm);
 		return say("receive", err, 1);
 	}
-	err = runs(&vm, 3) ? 0 : say("the guest does not run here", 0, PEER_BROKEN);
+	err = tu_runs(&vm, 3) ? 0 : say("the guest does not run here", 0, PEER_BROKEN);
 	tinyvm_destroy(&vm);
 	return err;
 }
@@ -96,12 +67,12 @@ static int send_guest(int fd)
 	int err, status;
 
 	if (tinyvm_create(&vm, PEER_VCPUS, PEER_MEM, TINYVM_F_PIT) || tinyvm_load_guest(&vm, 256) ||
-	    tinyvm_start(&vm) || !runs(&vm, 2))
+	    tinyvm_start(&vm) || !tu_runs(&vm, 2))
 		return say("booting the guest", 0, 1);
 	err = sevm_handoff_from_fd(fd, true, &opts, &h);
 	if (err) {
 		close(fd);
-		status = runs(&vm, 3) ? PEER_ROLLED_BACK : PEER_BROKEN;
+		status = tu_runs(&vm, 3) ? PEER_ROLLED_BACK : PEER_BROKEN;
 		tinyvm_destroy(&vm);
 		return say("from_fd", err, status);
 	}
@@ -112,22 +83,9 @@ static int send_guest(int fd)
 	else if (err == -SEVM_ERR_INDOUBT)
 		status = say("in doubt", err, PEER_INDOUBT);
 	else
-		status = say("rolled back", err, runs(&vm, 3) ? PEER_ROLLED_BACK : PEER_BROKEN);
+		status = say("rolled back", err, tu_runs(&vm, 3) ? PEER_ROLLED_BACK : PEER_BROKEN);
 	tinyvm_destroy(&vm);
 	return status;
-}
-
-static ssize_t dying_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags)
-{
-	uint16_t type = 0;
-
-	(void)ctx;
-	if (msg->msg_iov[0].iov_len >= SEVM_WIRE_HDR_LEN)
-		memcpy(&type, (const char *)msg->msg_iov[0].iov_base + 4, 2);
-	if (type == SEVM_MSG_RESUMED)
-		raise(SIGKILL);
-	ssize_t r = sendmsg(fd, msg, flags);
-	return r < 0 ? -errno : r;
 }
 
 int main(int argc, char **argv)
@@ -142,9 +100,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "send"))
 		return send_guest(fd);
 	if (!strcmp(argv[1], "die-after-go")) {
-		struct sevm_backend b = { .sz = sizeof(b), .sendmsg = dying_sendmsg };
-
-		sevm_set_backend(&b);
+		tu_die_before_msg(SEVM_MSG_RESUMED);
 		receive(fd);
 		return say("still alive after GO", -EINVAL, 1);
 	}

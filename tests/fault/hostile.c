@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,13 +154,6 @@ bool hostile_want_(int err, unsigned int want, const char *msg, const char *file
 
 /* ---- Processes -------------------------------------------------------------- */
 
-void hostile_sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 int64_t hostile_now_ms(void)
 {
 	struct timespec ts;
@@ -214,7 +206,7 @@ pid_t hostile_spawn(const char *mode, int fd, const char *arg)
 	}
 	close(ready[1]);
 	if (pid > 0 && read(ready[0], &c, 1) != 1) {
-		hostile_reap(pid, 1000);
+		tu_reap(pid, 1000);
 		pid = -1;
 	}
 	close(ready[0]);
@@ -230,27 +222,12 @@ void hostile_child_ready(char **argv)
 	close(fd);
 }
 
-int hostile_reap(pid_t pid, int timeout_ms)
-{
-	int status;
-
-	for (int waited = 0;; waited += 2) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		if (r < 0)
-			return -1;
-		if (waited >= timeout_ms)
-			break;
-		hostile_sleep_ms(2);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-int hostile_other_uid_socket(void)
+/*
+ * A connected UNIX stream socket whose peer is uid 65534: a helper process
+ * drops to that uid, makes a socketpair and passes one end back, so that
+ * SO_PEERCRED names uid 65534.  -1 when this process cannot change uid.
+ */
+static int other_uid_socket(void)
 {
 	int sv[2], fd;
 	pid_t pid;
@@ -263,11 +240,37 @@ int hostile_other_uid_socket(void)
 	close(sv[1]);
 	fd = pid > 0 ? tu_recv_fd(sv[0]) : -1;
 	close(sv[0]);
-	if (pid > 0 && hostile_reap(pid, 5000) != 0 && fd >= 0) {
+	if (pid > 0 && tu_reap(pid, 5000) != 0 && fd >= 0) {
 		close(fd);
 		fd = -1;
 	}
 	return fd;
+}
+
+void hostile_other_uid_case(bool sender, int timeout_ms)
+{
+	struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = timeout_ms };
+	const char *peer = sender ? "receiver" : "sender";
+	struct sevm_handoff *h = (void *)1;
+	int fd, err;
+
+	if (geteuid() != 0) {
+		printf("SKIP case \"a %s of uid 65534\": needs root to change uid\n", peer);
+		return;
+	}
+	hostile_case("a %s of uid 65534 (SO_PEERCRED): refused, the socket stays ours", peer);
+	fd = other_uid_socket();
+	hostile_expect(fd >= 0, "no socket from a uid 65534 process");
+	if (fd >= 0) {
+		err = sevm_handoff_from_fd(fd, sender, &opts, &h);
+		if (hostile_want(err, WANT_PERM, sevm_last_error()))
+			hostile_expect(strstr(sevm_last_error(), "uid 65534"), "the message does not "
+				       "name the uid: %s", sevm_last_error());
+		hostile_expect(!h, "refused, yet a handle");
+		hostile_expect(fcntl(fd, F_GETFD) >= 0, "the socket was closed on failure");
+		close(fd);
+	}
+	ck_assert(hostile_case_end());
 }
 
 /* ---- The handoff wire, raw ---------------------------------------------------- */
@@ -425,6 +428,23 @@ void hw_drain(int sock)
 
 	while (read_n(sock, NULL, 1, NULL, NULL, deadline) == 0)
 		;
+}
+
+bool hw_state_has_end(const uint8_t *p, size_t len)
+{
+	for (size_t off = 0; off + 24 <= len;) {
+		uint32_t id;
+		uint64_t n;
+
+		memcpy(&id, p + off, 4);
+		memcpy(&n, p + off + 16, 8);
+		if (id == 0xffff)
+			return true;
+		if (n > len)
+			return false;
+		off += 24 + ((n + 7) & ~7ull);
+	}
+	return false;
 }
 
 /* ---- Tapes -------------------------------------------------------------------- */

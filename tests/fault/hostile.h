@@ -76,16 +76,13 @@ pid_t hostile_spawn(const char *mode, int fd, const char *arg);
 void hostile_child_ready(char **argv);
 /* Read at most n bytes per recvmsg in hw_recv() (0: any), as a slow peer. */
 void hw_read_chunk(size_t n);
-/* Wait up to timeout_ms; then SIGKILL.  Exit status, 128 + signal, or -1 if killed. */
-int hostile_reap(pid_t pid, int timeout_ms);
 /*
- * A connected UNIX stream socket whose peer is uid 65534: a helper process
- * drops to that uid, makes a socketpair and passes one end back, so that
- * SO_PEERCRED names uid 65534.  -1 when this process cannot change uid
- * (not root): the caller skips the case, saying so.
+ * The case "a peer of uid 65534" (SO_PEERCRED), this process the handoff's
+ * sender or receiver: refused with -EPERM and a message naming the uid, no
+ * handle, the socket left open.  Skipped, saying so, when not root (a
+ * helper process must drop to that uid).
  */
-int hostile_other_uid_socket(void);
-void hostile_sleep_ms(unsigned int ms);
+void hostile_other_uid_case(bool sender, int timeout_ms);
 int64_t hostile_now_ms(void);
 
 /* ---- The handoff wire, raw ---------------------------------------------------- */
@@ -115,6 +112,8 @@ int hw_send_msg(int sock, uint16_t type, const void *payload, uint32_t len, cons
 		unsigned int n, size_t chunk);
 /* Keep the socket open, dropping what comes, until the other end closes (30 s at most). */
 void hw_drain(int sock);
+/* Whether a STATE payload holds the snapshot's END section (doc/snapshot-format.md). */
+bool hw_state_has_end(const uint8_t *p, size_t len);
 
 /* ---- A tape: what a fake peer sends, with its fds and its waits ------------- */
 

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -428,31 +426,4 @@ void sweep(const struct sweep_flow *fl)
 	notes_flush();
 	fflush(stdout);
 	ck_assert_msg(hard == 0, "flow %s: %u findings (FINDING lines above)", fl->name, hard);
-}
-
-int sweep_wait_child(pid_t pid, int timeout_ms)
-{
-	int status;
-
-	for (int waited = 0;; waited += 2) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		if (r < 0)
-			return -1;
-		if (waited >= timeout_ms)
-			break;
-		sweep_sleep_ms(2);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-void sweep_sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }

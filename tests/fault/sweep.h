@@ -12,7 +12,7 @@
 #define SEVM_FAULT_SWEEP_H
 
 #include <stdbool.h>
-#include <sys/types.h>
+#include <stddef.h>
 
 #include "testutil.h"
 
@@ -50,10 +50,5 @@ void sweep_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "KVM_GET_REGS", "SEV SEND_START", "sendmsg": what a call is, for messages. */
 const char *sweep_call_name(const struct tu_call *c, char *buf, size_t len);
-
-/* Wait up to timeout_ms for a child; its status as tu exit code, 128 + signal, or -1 (killed). */
-int sweep_wait_child(pid_t pid, int timeout_ms);
-
-void sweep_sleep_ms(unsigned int ms);
 
 #endif

@@ -22,7 +22,7 @@
 #include <sevmigrate.h>
 
 #include "abi/compat.h"
-#include "../e2e/gmem-guest.h"
+#include "../e2e/gmem-vmm.h"
 #include "sweep.h"
 #include "testutil.h"
 
@@ -30,9 +30,8 @@ static const char *peer_path;
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 1000 };
 
 struct old_vmm {
-	int kvm, vm, gmem, vcpu, sock;
-	void *mem;
-	struct kvm_run *run;
+	struct gmem_vmm g;
+	int sock;
 	struct sevm_bitmap *priv;
 	pid_t peer;
 };
@@ -41,7 +40,7 @@ struct old_vmm {
 
 static void new_vm(void *ctx)
 {
-	struct old_vmm *o = ctx;
+	struct gmem_vmm *o = ctx;
 
 	o->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	o->vm = ioctl(o->kvm, KVM_CREATE_VM, 0);
@@ -53,7 +52,7 @@ static void new_vm(void *ctx)
 static int create_and_bind(void *ctx)
 {
 	struct sevm_gmem_slot slot = { .sz = sizeof(slot), .slot = 0, .size = GMEM_RAM_SIZE };
-	struct old_vmm *o = ctx;
+	struct gmem_vmm *o = ctx;
 
 	o->gmem = sevm_gmem_create(o->vm, GMEM_RAM_SIZE, SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED);
 	if (o->gmem < 0)
@@ -69,23 +68,13 @@ static int create_and_bind(void *ctx)
 /* Bound: the guest runs from the guest_memfd.  Either way nothing is left open. */
 static void check_setup(void *ctx, int err, const struct tu_call *hit)
 {
-	struct kvm_regs regs = { .rip = GMEM_CODE_GPA, .rflags = 2 };
-	struct old_vmm *o = ctx;
-	struct kvm_sregs sregs;
+	struct gmem_vmm *o = ctx;
 	uint32_t v;
 
 	(void)hit;
 	if (err == 0) {
 		memcpy((uint8_t *)o->mem + GMEM_CODE_GPA, gmem_guest_code, sizeof(gmem_guest_code));
-		o->vcpu = gmem_vcpu_create(o->kvm, o->vm, &o->run);
-		ck_assert_int_ge(o->vcpu, 0);
-		ck_assert_int_eq(ioctl(o->vcpu, KVM_GET_SREGS, &sregs), 0);
-		sregs.cs.base = 0;
-		sregs.cs.selector = 0;
-		sregs.ds = sregs.es = sregs.ss = sregs.cs;
-		sregs.ds.type = sregs.es.type = sregs.ss.type = 3;
-		ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_SREGS, &sregs), 0);
-		ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_REGS, &regs), 0);
+		gmem_vmm_vcpu(o);
 		sweep_expect(gmem_run_to_io(o->vcpu, o->run, &v) == GMEM_PORT_WRITTEN &&
 			     gmem_run_to_io(o->vcpu, o->run, &v) == GMEM_PORT_SUM &&
 			     v == gmem_pattern_sum(), "bound, but the guest does not run from it");
@@ -105,37 +94,15 @@ static void check_setup(void *ctx, int err, const struct tu_call *hit)
 /* The old VMM's guest, booted and run past its pattern; no fault yet. */
 static void boot(struct old_vmm *o)
 {
-	struct sevm_gmem_slot slot = { .sz = sizeof(slot), .slot = 0, .size = GMEM_RAM_SIZE };
-	struct kvm_regs regs = { .rip = GMEM_CODE_GPA, .rflags = 2 };
 	struct sevm_gfn_range map = { .gfn = 0, .npages = GMEM_RAM_SIZE / 4096 };
-	struct kvm_sregs sregs;
 	uint32_t v;
 
-	o->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	o->vm = ioctl(o->kvm, KVM_CREATE_VM, 0);
-	ck_assert_int_ge(o->vm, 0);
-	o->gmem = sevm_gmem_create(o->vm, GMEM_RAM_SIZE, SEVM_GMEM_MMAP | SEVM_GMEM_INIT_SHARED);
-	ck_assert_msg(o->gmem >= 0, "%s", sevm_last_error());
-	o->mem = mmap(NULL, GMEM_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, o->gmem, 0);
-	ck_assert(o->mem != MAP_FAILED);
-	memcpy((uint8_t *)o->mem + GMEM_CODE_GPA, gmem_guest_code, sizeof(gmem_guest_code));
-	slot.host_addr = o->mem;
-	slot.gmem_fd = o->gmem;
-	ck_assert_msg(sevm_gmem_bind(o->vm, &slot) == 0, "%s", sevm_last_error());
-	o->vcpu = gmem_vcpu_create(o->kvm, o->vm, &o->run);
-	ck_assert_int_ge(o->vcpu, 0);
-	ck_assert_int_eq(ioctl(o->vcpu, KVM_GET_SREGS, &sregs), 0);
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	sregs.ds = sregs.es = sregs.ss = sregs.cs;
-	sregs.ds.type = sregs.es.type = sregs.ss.type = 3;
-	ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_SREGS, &sregs), 0);
-	ck_assert_int_eq(ioctl(o->vcpu, KVM_SET_REGS, &regs), 0);
-	ck_assert_int_eq(gmem_run_to_io(o->vcpu, o->run, &v), GMEM_PORT_WRITTEN);
-	ck_assert_int_eq(gmem_run_to_io(o->vcpu, o->run, &v), GMEM_PORT_SUM);
+	gmem_vmm_boot(&o->g);
+	ck_assert_int_eq(gmem_run_to_io(o->g.vcpu, o->g.run, &v), GMEM_PORT_WRITTEN);
+	ck_assert_int_eq(gmem_run_to_io(o->g.vcpu, o->g.run, &v), GMEM_PORT_SUM);
 	ck_assert_uint_eq(v, gmem_pattern_sum());
 	/* Finish the OUT whose exit was just handled before the state is captured. */
-	ck_assert_int_eq(sevm_vcpu_quiesce(o->vcpu, o->run), 0);
+	ck_assert_int_eq(sevm_vcpu_quiesce(o->g.vcpu, o->g.run), 0);
 	ck_assert_int_eq(sevm_bitmap_new(&map, 1, &o->priv), 0);
 	ck_assert_int_eq(sevm_bitmap_set(o->priv, 100, 10), 0);
 }
@@ -170,9 +137,9 @@ static int hand_over(void *ctx)
 	if (err)
 		return err;
 	o->sock = -1;
-	ram.fd = o->gmem;
-	ram.host_addr = o->mem;
-	err = sevm_handoff_set_vm(h, o->vm, &o->vcpu, 1);
+	ram.fd = o->g.gmem;
+	ram.host_addr = o->g.mem;
+	err = sevm_handoff_set_vm(h, o->g.vm, &o->g.vcpu, 1);
 	if (!err)
 		err = sevm_handoff_add_region(h, &ram);
 	if (!err)
@@ -186,7 +153,7 @@ static int hand_over(void *ctx)
 }
 
 /* The guest still sums its pattern here, from the guest_memfd. */
-static bool runs_here(struct old_vmm *o)
+static bool runs_here(struct gmem_vmm *o)
 {
 	uint32_t v;
 
@@ -206,26 +173,22 @@ static void check_send(void *ctx, int err, const struct tu_call *hit)
 	if (err == 0 || err == -SEVM_ERR_INDOUBT) {
 		sweep_expect(err == 0 || (hit && hit->op == TU_OP_RECVMSG),
 			     "in doubt, yet no wait for RESUMED failed");
-		peer = sweep_wait_child(o->peer, 15000);
+		peer = tu_reap(o->peer, 15000);
 		sweep_expect(peer == 0, "the guest went over (%d), but gmem-peer exited %d", err, peer);
 	} else {
-		sweep_expect(runs_here(o), "failed with %d, but the guest does not run on here", err);
-		peer = sweep_wait_child(o->peer, 15000);
+		sweep_expect(runs_here(&o->g), "failed with %d, but the guest does not run on here",
+			     err);
+		peer = tu_reap(o->peer, 15000);
 		sweep_expect(peer != 0 && peer != -1, "failed with %d here; gmem-peer exited %d",
 			     err, peer);
 	}
 	sevm_bitmap_free(o->priv);
-	munmap(o->run, (size_t)ioctl(o->kvm, KVM_GET_VCPU_MMAP_SIZE, 0));
-	munmap(o->mem, GMEM_RAM_SIZE);
-	close(o->vcpu);
-	close(o->gmem);
-	close(o->vm);
-	close(o->kvm);
+	gmem_vmm_shut(&o->g);
 }
 
 START_TEST(gmem_setup)
 {
-	struct old_vmm o;
+	struct gmem_vmm o;
 	struct sweep_flow f = { .name = "gmem-setup", .ctx = &o, .setup = new_vm,
 				.run = create_and_bind, .check = check_setup };
 
@@ -247,7 +210,6 @@ int main(int argc, char **argv)
 {
 	Suite *s = suite_create("fault-gmem");
 	TCase *tc = tcase_create("guest_memfd, real KVM");
-	int kvm, vm, mask;
 
 	tu_require_kvm();
 	if (argc < 2) {
@@ -255,16 +217,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	peer_path = argv[1];
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	mask = vm < 0 ? 0 : ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
-	close(vm);
-	close(kvm);
-	if (mask < 0 || (mask & 3) != 3) {
-		printf("SKIP: KVM_CAP_GUEST_MEMFD_FLAGS is %d: no mappable, shared guest_memfd "
-		       "(Linux 6.18)\n", mask);
-		return TU_SKIP;
-	}
+	gmem_require_shared();
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, gmem_setup);
 	tcase_add_test(tc, gmem_send);

@@ -27,6 +27,7 @@
 #include "sweep.h"
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 static const char *peer_path;
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts),
@@ -38,42 +39,6 @@ struct side {
 	int sock;
 	pid_t peer;
 };
-
-/* Every vCPU beats n more times within 5 s, with no wrong beat ever. */
-static bool runs(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 2500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			break;
-		sweep_sleep_ms(2);
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (tinyvm_heartbeats(vm, i) < before[i] + n)
-			return false;
-	return tinyvm_total_errors(vm) == 0;
-}
-
-/* A paused guest stays paused: no vCPU beats for 50 ms. */
-static bool stays_paused(struct tinyvm *vm)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = vm->vcpus[i].heartbeats;
-	sweep_sleep_ms(50);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].heartbeats != before[i])
-			return false;
-	return true;
-}
 
 static void spawn(struct side *s)
 {
@@ -101,7 +66,7 @@ static void boot_and_spawn(void *ctx)
 	ck_assert_int_eq(tinyvm_create(&s->vm, PEER_VCPUS, PEER_MEM, TINYVM_F_PIT), 0);
 	ck_assert_int_eq(tinyvm_load_guest(&s->vm, 256), 0);
 	ck_assert_int_eq(tinyvm_start(&s->vm), 0);
-	ck_assert(runs(&s->vm, 2));
+	ck_assert(tu_runs(&s->vm, 2));
 	spawn(s);
 }
 
@@ -149,7 +114,7 @@ static int finish(struct side *s)
 		close(s->sock);
 	s->sock = -1;
 	/* The peer waits at most PEER_TIMEOUT_MS twice (a message, then the pidfd). */
-	return sweep_wait_child(s->peer, 3 * PEER_TIMEOUT_MS + 2000);
+	return tu_reap(s->peer, 3 * PEER_TIMEOUT_MS + 2000);
 }
 
 /* Sender: handed over, in doubt (after GO only) or resumed and running here. */
@@ -163,13 +128,14 @@ static void check_sender(void *ctx, int err, const struct tu_call *hit)
 		sweep_expect(peer == 0, "handed over, but the receiver exited %d", peer);
 	} else if (err == -SEVM_ERR_INDOUBT) {
 		sweep_expect(hit && hit->op == TU_OP_RECVMSG, "in doubt, yet no wait for RESUMED failed");
-		sweep_expect(stays_paused(&s->vm), "in doubt, yet the guest runs here");
+		sweep_expect(tu_stays_paused(&s->vm), "in doubt, yet the guest runs here");
 		peer = finish(s);
 		sweep_expect(peer == 0, "in doubt: the receiver exited %d, not running the guest",
 			     peer);
 	} else {
-		sweep_expect(runs(&s->vm, 3), "failed with %d, but the guest does not run on here "
-			     "(errors %llu)", err, (unsigned long long)tinyvm_total_errors(&s->vm));
+		sweep_expect(tu_runs(&s->vm, 3), "failed with %d, but the guest does not run on "
+			     "here (errors %llu)", err,
+			     (unsigned long long)tinyvm_total_errors(&s->vm));
 		peer = finish(s);
 		sweep_expect(peer != 0, "failed with %d here, yet the receiver runs the guest", err);
 		sweep_expect(peer != -1, "the receiver hung");
@@ -184,7 +150,7 @@ static void check_receiver(void *ctx, int err, const struct tu_call *hit)
 	int peer;
 
 	if (err == 0) {
-		sweep_expect(runs(&s->vm, 3), "taken, but the guest does not run here");
+		sweep_expect(tu_runs(&s->vm, 3), "taken, but the guest does not run here");
 		tinyvm_destroy(&s->vm);
 		peer = finish(s);
 		/* A RESUMED lost after GO leaves the sender in doubt, its guest paused. */
@@ -225,10 +191,10 @@ static void check_rollback(void *ctx, int err, const struct tu_call *hit)
 	sweep_expect(peer != 0 && peer != -1, "the receiver exited %d", peer);
 	if (err == -SEVM_ERR_INDOUBT) {
 		sweep_expect(hit && hit->op == TU_OP_RECVMSG, "in doubt, yet no wait for RESUMED failed");
-		sweep_expect(stays_paused(&s->vm), "in doubt, yet the guest runs here");
+		sweep_expect(tu_stays_paused(&s->vm), "in doubt, yet the guest runs here");
 		tinyvm_resume(&s->vm);
 	}
-	sweep_expect(runs(&s->vm, 3), "returned %d, but the guest does not run on here", err);
+	sweep_expect(tu_runs(&s->vm, 3), "returned %d, but the guest does not run on here", err);
 	tinyvm_destroy(&s->vm);
 }
 

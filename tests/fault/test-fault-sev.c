@@ -32,9 +32,9 @@
 
 #include "abi/compat.h"
 #include "handoff/wire.h"
-#include "sevsim.h"
 #include "sweep.h"
 #include "testutil.h"
+#include "tu-sevsim.h"
 
 #define RAM_SIZE	(256u << 10)
 #define NR_VCPUS	2
@@ -51,7 +51,6 @@ enum {
 };
 
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 1000 };
-static struct sevsim *sim;
 
 struct vmm {
 	int sev, vm;
@@ -69,20 +68,6 @@ struct rig {
 	void *region;		/* receiver: the guest's RAM, mapped by the library */
 	int region_fd;
 };
-
-static void host_up(void)
-{
-	struct sevsim_host_opts o = { .sz = sizeof(o) };
-
-	ck_assert_int_eq(sevsim_host_create(&o, &sim), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
-}
-
-static void host_down(void)
-{
-	sevsim_free(sim);
-	sim = NULL;
-}
 
 static uint8_t pattern(size_t i)
 {
@@ -196,7 +181,7 @@ static bool sev_active(int vm)
 {
 	struct sevsim_vm_info i = { .sz = sizeof(i) };
 
-	return sevsim_vm_info(sim, vm, &i) == 0 && i.sev_active;
+	return sevsim_vm_info(tu_sim, vm, &i) == 0 && i.sev_active;
 }
 
 /* ---- sev-move, sev-mirror --------------------------------------------------- */
@@ -204,7 +189,7 @@ static bool sev_active(int vm)
 static void two_vms(struct rig *g, int dst_type, unsigned int dst_vcpus)
 {
 	memset(g, 0, sizeof(*g));
-	host_up();
+	tu_sim_up(NULL);
 	ck_assert_msg(launch(&g->old) == 0, "%s", sevm_last_error());
 	ck_assert_msg(empty_vm(&g->new, dst_type, dst_vcpus) == 0, "%s", sevm_last_error());
 }
@@ -250,7 +235,7 @@ static void check_move(void *ctx, int err, const struct tu_call *hit)
 	}
 	vmm_close(&g->new);
 	vmm_close(&g->old);
-	host_down();
+	tu_sim_down();
 }
 
 static void check_mirror(void *ctx, int err, const struct tu_call *hit)
@@ -270,7 +255,7 @@ static void check_mirror(void *ctx, int err, const struct tu_call *hit)
 		sweep_expect(!sev_active(g->new.vm), "the mirror failed, yet it shares the context");
 	vmm_close(&g->new);
 	vmm_close(&g->old);
-	host_down();
+	tu_sim_down();
 }
 
 /* ---- The handoff's two sides ---------------------------------------------------- */
@@ -325,19 +310,6 @@ static int new_vmm_take(struct vmm *v, int sock, struct sevm_handoff **out, void
 /* A forked new VMM that takes the guest and checks it; dies by SIGKILL before RESUMED if asked. */
 static bool die_before_resumed;
 
-static ssize_t dying_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags)
-{
-	uint16_t type = 0;
-
-	(void)ctx;
-	if (msg->msg_iov[0].iov_len >= SEVM_WIRE_HDR_LEN)
-		memcpy(&type, (const char *)msg->msg_iov[0].iov_base + 4, sizeof(type));
-	if (type == SEVM_MSG_RESUMED && die_before_resumed)
-		raise(SIGKILL);
-	ssize_t r = sendmsg(fd, msg, flags);
-	return r < 0 ? -errno : r;
-}
-
 static int child_new_vmm(int sock)
 {
 	struct sevm_handoff *h;
@@ -347,13 +319,8 @@ static int child_new_vmm(int sock)
 
 	if (empty_vm(&v, TYPE, NR_VCPUS))
 		return CHILD_FAILED;
-	if (die_before_resumed) {
-		struct sevm_backend b = { .sz = sizeof(b) };
-
-		sevm_get_backend(&b);
-		b.sendmsg = dying_sendmsg;	/* the model serves no socket */
-		sevm_set_backend(&b);
-	}
+	if (die_before_resumed)
+		tu_die_before_msg(SEVM_MSG_RESUMED);
 	err = new_vmm_take(&v, sock, &h, &ram, &fd);
 	if (err) {
 		fprintf(stderr, "sev new VMM: %s\n", sevm_last_error());
@@ -415,7 +382,7 @@ static int finish_child(struct rig *g)
 		close(g->sock);
 	g->h = NULL;
 	g->sock = -1;
-	return sweep_wait_child(g->child, 15000);
+	return tu_reap(g->child, 15000);
 }
 
 /* ---- sev-handoff-send ---------------------------------------------------------- */
@@ -425,7 +392,7 @@ static void setup_send(void *ctx)
 	struct rig *g = ctx;
 
 	memset(g, 0, sizeof(*g));
-	host_up();
+	tu_sim_up(NULL);
 	ck_assert_msg(launch(&g->old) == 0, "%s", sevm_last_error());
 	die_before_resumed = false;
 	fork_child(g, child_new_vmm);
@@ -470,7 +437,7 @@ static void check_send(void *ctx, int err, const struct tu_call *hit)
 	}
 	vmm_close(&g->fresh);
 	vmm_close(&g->old);
-	host_down();
+	tu_sim_down();
 }
 
 /* ---- sev-handoff-recv ------------------------------------------------------------ */
@@ -481,7 +448,7 @@ static void setup_recv(void *ctx)
 
 	memset(g, 0, sizeof(*g));
 	g->region_fd = -1;
-	host_up();
+	tu_sim_up(NULL);
 	fork_child(g, child_old_vmm);
 	/* The VM a new VMM makes after it read the hello: its own calls, not swept. */
 	ck_assert_msg(empty_vm(&g->new, TYPE, NR_VCPUS) == 0, "%s", sevm_last_error());
@@ -528,7 +495,7 @@ static void check_recv(void *ctx, int err, const struct tu_call *hit)
 	if (g->region_fd >= 0)
 		close(g->region_fd);
 	vmm_close(&g->new);
-	host_down();
+	tu_sim_down();
 }
 
 /* ---- sev-take-back --------------------------------------------------------------- */
@@ -539,13 +506,13 @@ static void setup_take_back(void *ctx)
 	int err;
 
 	memset(g, 0, sizeof(*g));
-	host_up();
+	tu_sim_up(NULL);
 	ck_assert_msg(launch(&g->old) == 0, "%s", sevm_last_error());
 	die_before_resumed = true;
 	fork_child(g, child_new_vmm);
 	err = old_vmm_send(&g->old, g->sock, &g->h);
 	ck_assert_msg(err == -SEVM_ERR_MOVED, "switch gave %d: %s", err, sevm_last_error());
-	ck_assert_int_eq(sweep_wait_child(g->child, 15000), 128 + SIGKILL);
+	ck_assert_int_eq(tu_reap(g->child, 15000), 128 + SIGKILL);
 	g->child = 0;
 	ck_assert_int_eq(empty_vm(&g->fresh, TYPE, NR_VCPUS), 0);
 }
@@ -589,7 +556,7 @@ static void check_take_back(void *ctx, int err, const struct tu_call *hit)
 	g->h = NULL;
 	vmm_close(&g->fresh);
 	vmm_close(&g->old);
-	host_down();
+	tu_sim_down();
 }
 
 static struct rig rig;

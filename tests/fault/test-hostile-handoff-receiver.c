@@ -53,6 +53,7 @@
 #include "hostile.h"
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 #define NR_VCPUS	2
 #define MEM		(1u << 20)
@@ -82,28 +83,6 @@ static int kvm = -1;
 
 /* ---- The guest ------------------------------------------------------------------ */
 
-/* Every vCPU beats n more times within 5 s, with no wrong beat ever. */
-static bool runs(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 2500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			break;
-		hostile_sleep_ms(2);
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (tinyvm_heartbeats(vm, i) < before[i] + n)
-			return false;
-	return tinyvm_total_errors(vm) == 0;
-}
-
 /* A memfd holding the recorded guest RAM: for a case whose guest runs (and writes it). */
 static int mem_copy(unsigned int flags)
 {
@@ -125,24 +104,6 @@ static int memfd_of(size_t size, unsigned int flags)
 }
 
 /* ---- Recording the real sender ------------------------------------------------ */
-
-/* Whether a STATE payload holds the snapshot's END section (doc/snapshot-format.md). */
-static bool has_end(const uint8_t *p, size_t len)
-{
-	for (size_t off = 0; off + 24 <= len;) {
-		uint32_t id;
-		uint64_t n;
-
-		memcpy(&id, p + off, 4);
-		memcpy(&n, p + off + 16, 8);
-		if (id == 0xffff)
-			return true;
-		if (n > len)
-			return false;
-		off += 24 + ((n + 7) & ~7ull);
-	}
-	return false;
-}
 
 struct recorder {
 	int sock;
@@ -176,7 +137,7 @@ static void *record(void *arg)
 		if (!nr_state++)
 			state_at = rec.len;
 		tape_msg(&rec, SEVM_MSG_STATE, buf, (uint32_t)len, NULL, 0);
-	} while (!has_end(buf, len));
+	} while (!hw_state_has_end(buf, len));
 	tape_wait(&rec, SEVM_MSG_RESTORED);
 	hw_send_msg(r->sock, SEVM_MSG_RESTORED, NULL, 0, NULL, 0, 0);
 	type = hw_recv(r->sock, buf, cap, &len, NULL, &n, 10000);
@@ -206,7 +167,7 @@ START_TEST(record_handoff)
 	ck_assert_int_eq(tinyvm_create(&src, NR_VCPUS, MEM, TINYVM_F_PIT), 0);
 	ck_assert_int_eq(tinyvm_load_guest(&src, 256), 0);
 	ck_assert_int_eq(tinyvm_start(&src), 0);
-	ck_assert(runs(&src, 3));
+	ck_assert(tu_runs(&src, 3));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	r.sock = sv[1];
 	ck_assert_int_eq(pthread_create(&th, NULL, record, &r), 0);
@@ -508,8 +469,8 @@ static void taken(size_t chunk)
 	feed_start(&f);
 	err = take_running(sv[1], &vm, msg, sizeof(msg));
 	if (hostile_want(err, WANT_OK, msg))
-		hostile_expect(runs(&vm, 3), "taken, but the guest does not run here (errors %llu)",
-			       (unsigned long long)tinyvm_total_errors(&vm));
+		hostile_expect(tu_runs(&vm, 3), "taken, but the guest does not run here "
+			       "(errors %llu)", (unsigned long long)tinyvm_total_errors(&vm));
 	tinyvm_destroy(&vm);
 	feed_join(&f);
 	hostile_expect(!f.err, "the fake sender's play ended early: %d (got type %u)", f.err,
@@ -555,9 +516,9 @@ static void sender_exits(bool after_restored)
 	close(sv[0]);
 	err = take_running(sv[1], &vm, msg, sizeof(msg));
 	if (hostile_want(err, WANT_OK, msg))
-		hostile_expect(runs(&vm, 3), "taken, but the guest does not run here");
+		hostile_expect(tu_runs(&vm, 3), "taken, but the guest does not run here");
 	tinyvm_destroy(&vm);
-	hostile_expect(hostile_reap(pid, 5000) == 0, "the fake sender process failed");
+	hostile_expect(tu_reap(pid, 5000) == 0, "the fake sender process failed");
 	close(mem);
 	tape_free(&t);
 	hostile_case_end();
@@ -1189,27 +1150,7 @@ END_TEST
 
 START_TEST(other_uid)
 {
-	struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = TIMEOUT_MS };
-	struct sevm_handoff *h = (void *)1;
-	int fd, err;
-
-	if (geteuid() != 0) {
-		printf("SKIP case \"a sender of uid 65534\": needs root to change uid\n");
-		return;
-	}
-	hostile_case("a sender of uid 65534 (SO_PEERCRED): refused, the socket stays ours");
-	fd = hostile_other_uid_socket();
-	hostile_expect(fd >= 0, "no socket from a uid 65534 process");
-	if (fd >= 0) {
-		err = sevm_handoff_from_fd(fd, false, &opts, &h);
-		if (hostile_want(err, WANT_PERM, sevm_last_error()))
-			hostile_expect(strstr(sevm_last_error(), "uid 65534"), "the message does not "
-				       "name the uid: %s", sevm_last_error());
-		hostile_expect(!h, "refused, yet a handle");
-		hostile_expect(fcntl(fd, F_GETFD) >= 0, "the socket was closed on failure");
-		close(fd);
-	}
-	ck_assert(hostile_case_end());
+	hostile_other_uid_case(false, TIMEOUT_MS);
 }
 END_TEST
 

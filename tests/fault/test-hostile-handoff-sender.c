@@ -39,6 +39,7 @@
 #include "hostile.h"
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 #define NR_VCPUS	2
 #define MEM		(1u << 20)
@@ -377,23 +378,6 @@ static bool misbehave(const struct scase *c, enum phase at, int fd, uint32_t nr_
 	return true;
 }
 
-static bool has_end(const uint8_t *p, size_t len)
-{
-	for (size_t off = 0; off + 24 <= len;) {
-		uint32_t id;
-		uint64_t n;
-
-		memcpy(&id, p + off, 4);
-		memcpy(&n, p + off + 16, 8);
-		if (id == 0xffff)
-			return true;
-		if (n > len)
-			return false;
-		off += 24 + ((n + 7) & ~7ull);
-	}
-	return false;
-}
-
 static int fake_receiver(const struct scase *c, int fd)
 {
 	size_t cap = 4u << 20, len = 0, n;
@@ -419,7 +403,7 @@ static int fake_receiver(const struct scase *c, int fd)
 			return 3;
 		if (!states++)
 			misbehave(c, P_STATE1, fd, nr_regions);
-	} while (!has_end(buf, len));
+	} while (!hw_state_has_end(buf, len));
 	if (!misbehave(c, P_STATE, fd, nr_regions)) {
 		n = answer(c, P_STATE, nr_regions, out, false);
 		hw_send(fd, out, n, NULL, 0, c->slow);
@@ -451,42 +435,6 @@ static int helper(int argc, char **argv)
 /* ---- The sender under test ---------------------------------------------------- */
 
 static struct tinyvm vm;
-
-/* Every vCPU beats n more times within 5 s, with no wrong beat ever. */
-static bool runs(unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm.nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(&vm, i);
-	for (int tries = 0; tries < 2500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm.nr_vcpus; i++)
-			done += tinyvm_heartbeats(&vm, i) >= before[i] + n;
-		if (done == vm.nr_vcpus)
-			break;
-		hostile_sleep_ms(2);
-	}
-	for (unsigned int i = 0; i < vm.nr_vcpus; i++)
-		if (tinyvm_heartbeats(&vm, i) < before[i] + n)
-			return false;
-	return tinyvm_total_errors(&vm) == 0;
-}
-
-/* A paused guest stays paused: no vCPU beats for 50 ms. */
-static bool stays_paused(void)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm.nr_vcpus; i++)
-		before[i] = vm.vcpus[i].heartbeats;
-	hostile_sleep_ms(50);
-	for (unsigned int i = 0; i < vm.nr_vcpus; i++)
-		if (vm.vcpus[i].heartbeats != before[i])
-			return false;
-	return true;
-}
 
 static void run_case(unsigned int i)
 {
@@ -522,15 +470,16 @@ static void run_case(unsigned int i)
 			       c->has, msg);
 	if (err == -SEVM_ERR_INDOUBT || err == 0) {
 		/* In doubt: paused.  Handed over: paused too, to a fake that never ran it. */
-		hostile_expect(stays_paused(), "%s, yet the guest runs here",
+		hostile_expect(tu_stays_paused(&vm), "%s, yet the guest runs here",
 			       err ? "in doubt" : "handed over");
 		tinyvm_resume(&vm);
 	}
-	hostile_expect(runs(3), "returned %s, but the guest does not run on here (errors %llu)",
-		       hostile_errname(err), (unsigned long long)tinyvm_total_errors(&vm));
+	hostile_expect(tu_runs(&vm, 3), "returned %s, but the guest does not run on here "
+		       "(errors %llu)", hostile_errname(err),
+		       (unsigned long long)tinyvm_total_errors(&vm));
 	if (c->act == A_CLOSE_STAY || c->act == A_SILENT || c->act == A_CUT_STAY)
 		kill(pid, SIGKILL);
-	status = hostile_reap(pid, 5000);
+	status = tu_reap(pid, 5000);
 	if (c->act != A_CLOSE_STAY && c->act != A_SILENT && c->act != A_CUT_STAY)
 		hostile_expect(status == 0, "the fake receiver exited %d (it lost its place)",
 			       status);
@@ -544,7 +493,7 @@ START_TEST(answers)
 	ck_assert_int_eq(tinyvm_create(&vm, NR_VCPUS, MEM, TINYVM_F_PIT), 0);
 	ck_assert_int_eq(tinyvm_load_guest(&vm, 256), 0);
 	ck_assert_int_eq(tinyvm_start(&vm), 0);
-	ck_assert(runs(3));
+	ck_assert(tu_runs(&vm, 3));
 	for (unsigned int i = 0; i < nr_cases; i++)
 		run_case(i);
 	tinyvm_destroy(&vm);
@@ -554,27 +503,7 @@ END_TEST
 
 START_TEST(other_uid)
 {
-	struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = TIMEOUT_MS };
-	struct sevm_handoff *h = (void *)1;
-	int fd, err;
-
-	if (geteuid() != 0) {
-		printf("SKIP case \"a receiver of uid 65534\": needs root to change uid\n");
-		return;
-	}
-	hostile_case("a receiver of uid 65534 (SO_PEERCRED): refused, the socket stays ours");
-	fd = hostile_other_uid_socket();
-	hostile_expect(fd >= 0, "no socket from a uid 65534 process");
-	if (fd >= 0) {
-		err = sevm_handoff_from_fd(fd, true, &opts, &h);
-		if (hostile_want(err, WANT_PERM, sevm_last_error()))
-			hostile_expect(strstr(sevm_last_error(), "uid 65534"), "the message does not "
-				       "name the uid: %s", sevm_last_error());
-		hostile_expect(!h, "refused, yet a handle");
-		hostile_expect(fcntl(fd, F_GETFD) >= 0, "the socket was closed on failure");
-		close(fd);
-	}
-	ck_assert(hostile_case_end());
+	hostile_other_uid_case(true, TIMEOUT_MS);
 }
 END_TEST
 

@@ -44,7 +44,7 @@
 #include "hostile.h"
 #include "stream/format.h"
 #include "testutil.h"
-#include "tinyvm.h"
+#include "tu-tinyvm.h"
 
 #define NR_VCPUS	2
 /* 272 pages: a pass is two SHARED records, one of 256 pages (the most) and one of 16. */
@@ -65,27 +65,6 @@ static uint64_t checksum;
 /* The destination of the cases that must fail: one VM, reused. */
 static struct tinyvm dst;
 static int dst_mem = -1;
-
-static bool runs(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 2500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			break;
-		hostile_sleep_ms(2);
-	}
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		if (tinyvm_heartbeats(vm, i) < before[i] + n)
-			return false;
-	return tinyvm_total_errors(vm) == 0;
-}
 
 static int fresh_memfd(void)
 {
@@ -150,7 +129,7 @@ START_TEST(record_stream)
 	reg = (struct sevm_region){ .sz = sizeof(reg), .flags = SEVM_REGION_LOG_DIRTY,
 				    .size = MEM, .fd = src.mem_fd, .host_addr = src.mem };
 	ck_assert_int_eq(tinyvm_start(&src), 0);
-	ck_assert(runs(&src, 3));
+	ck_assert(tu_runs(&src, 3));
 	for (unsigned int i = 0; i < NR_VCPUS; i++)
 		fds[i] = src.vcpus[i].fd;
 
@@ -277,7 +256,7 @@ static void arrives(const char *name, size_t chunk)
 			       "the VMM state did not arrive whole");
 		hostile_expect(tinyvm_ram_checksum(&vm) == checksum, "the guest's RAM differs");
 		tinyvm_expect_continuation(&vm, beats);
-		hostile_expect(tinyvm_start(&vm) == 0 && runs(&vm, 3),
+		hostile_expect(tinyvm_start(&vm) == 0 && tu_runs(&vm, 3),
 			       "arrived, but the guest does not run on exactly (errors %llu)",
 			       (unsigned long long)tinyvm_total_errors(&vm));
 	}

@@ -11,13 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sevmigrate.h>
 
 #include "testutil.h"
 #include "tinyvm-handoff.h"
+#include "tu-tinyvm.h"
 
 #define PAIRS	3
 #define ROUNDS	3
@@ -59,19 +59,6 @@ static void *receiver(void *arg)
 	return NULL;
 }
 
-static bool beats_advance(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before = tinyvm_heartbeats(vm, 0);
-	struct timespec ts = { .tv_nsec = 10 * 1000000L };
-
-	for (int tries = 0; tries < 500; tries++) {
-		if (tinyvm_heartbeats(vm, 0) >= before + n)
-			return true;
-		nanosleep(&ts, NULL);
-	}
-	return false;
-}
-
 START_TEST(handoffs_in_parallel)
 {
 	static struct pair pairs[PAIRS];
@@ -88,7 +75,7 @@ START_TEST(handoffs_in_parallel)
 			ck_assert_int_eq(tinyvm_create(&p->old_vm, 1, 16 << 20, 0), 0);
 			ck_assert_int_eq(tinyvm_load_guest(&p->old_vm, 256), 0);
 			ck_assert_int_eq(tinyvm_start(&p->old_vm), 0);
-			ck_assert(beats_advance(&p->old_vm, 2));
+			ck_assert(tu_beats_advance(&p->old_vm, 2));
 		}
 		for (int i = 0; i < PAIRS; i++) {
 			ck_assert_int_eq(pthread_create(&th[2 * i], NULL, sender, &pairs[i]), 0);
@@ -102,7 +89,7 @@ START_TEST(handoffs_in_parallel)
 			ck_assert_msg(p->sent == 0, "round %d pair %d sender: %s", round, i, p->msg[0]);
 			ck_assert_msg(p->received == 0, "round %d pair %d receiver: %s", round, i,
 				      p->msg[1]);
-			ck_assert(beats_advance(&p->new_vm, 2));
+			ck_assert(tu_beats_advance(&p->new_vm, 2));
 			ck_assert_uint_eq(tinyvm_total_errors(&p->new_vm), 0);
 			tinyvm_destroy(&p->new_vm);
 			tinyvm_destroy(&p->old_vm);

@@ -12,41 +12,15 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sevmigrate.h>
 
 #include "testutil.h"
-#include "tinyvm.h"
+#include "tu-tinyvm.h"
 
 #define MEM	(64ull << 20)
 #define NR	2
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static bool beats_advance(struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[NR];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (int tries = 0; tries < 500; tries++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			return true;
-		sleep_ms(10);
-	}
-	return false;
-}
 
 static int vcpu_fds(const struct tinyvm *vm, int *fds)
 {
@@ -103,73 +77,89 @@ static int fresh_memfd(void)
 	return fd;
 }
 
-START_TEST(test_precopy_plain_guest)
-{
-	struct tinyvm src = { 0 };
-	struct receiver rx = { 0 };
+/* The source running with the dirty log on, the destination's receiver on its thread. */
+struct rig {
+	struct tinyvm src;
+	struct receiver rx;
 	struct sevm_region reg;
 	struct sevm_send *s;
+	int sv[2], fds[NR], dest_mem;
+	pthread_t t;
+};
+
+static void rig_up(struct rig *g)
+{
+	ck_assert_int_eq(tinyvm_create(&g->src, NR, MEM, TINYVM_F_PIT), 0);
+	ck_assert_int_eq(tinyvm_load_guest(&g->src, 256), 0);
+	log_dirty(&g->src, &g->reg);
+	ck_assert_int_eq(tinyvm_start(&g->src), 0);
+	g->dest_mem = fresh_memfd();
+	ck_assert_int_eq(tinyvm_create_shell(&g->rx.vm, NR, g->dest_mem, MEM, TINYVM_F_PIT), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g->sv), 0);
+	g->rx.sock = g->sv[1];
+	ck_assert_int_eq(pthread_create(&g->t, NULL, receive, &g->rx), 0);
+
+	struct sevm_migrate_opts o = { .sz = sizeof(o), .fd = g->sv[0], .vm_fd = g->src.vm_fd,
+				       .vcpu_fds = g->fds,
+				       .nr_vcpus = (unsigned int)vcpu_fds(&g->src, g->fds),
+				       .regions = &g->reg, .nr_regions = 1, .sev_fd = -1 };
+	ck_assert_msg(sevm_send_new(&o, &g->s, NULL) == 0, "%s", sevm_last_error());
+}
+
+static void rig_down(struct rig *g)
+{
+	sevm_send_free(g->s);
+	sevm_recv_free(g->rx.r);
+	tinyvm_destroy(&g->rx.vm);
+	tinyvm_destroy(&g->src);
+	close(g->dest_mem);
+	close(g->sv[0]);
+	close(g->sv[1]);
+}
+
+START_TEST(test_precopy_plain_guest)
+{
 	struct sevm_iteration_stats st = { .sz = sizeof(st) };
 	struct sevm_precopy_opts po = { .sz = sizeof(po), .stop_pages = 16 };
-	int sv[2], fds[NR], dest_mem, fd_before = tu_count_fds();
+	int fd_before = tu_count_fds();
+	struct rig g = { 0 };
 	uint32_t beats[NR];
-	pthread_t t;
 	const void *vmm;
 	size_t vmm_len;
 	uint64_t sum;
 
-	ck_assert_int_eq(tinyvm_create(&src, NR, MEM, TINYVM_F_PIT), 0);
-	ck_assert_int_eq(tinyvm_load_guest(&src, 256), 0);
-	log_dirty(&src, &reg);
-	ck_assert_int_eq(tinyvm_start(&src), 0);
-	ck_assert(beats_advance(&src, 3));
-
-	dest_mem = fresh_memfd();
-	ck_assert_int_eq(tinyvm_create_shell(&rx.vm, NR, dest_mem, MEM, TINYVM_F_PIT), 0);
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	rx.sock = sv[1];
-	ck_assert_int_eq(pthread_create(&t, NULL, receive, &rx), 0);
-
-	struct sevm_migrate_opts o = { .sz = sizeof(o), .fd = sv[0], .vm_fd = src.vm_fd,
-				       .vcpu_fds = fds, .nr_vcpus = (unsigned int)vcpu_fds(&src, fds),
-				       .regions = &reg, .nr_regions = 1, .sev_fd = -1 };
-	ck_assert_msg(sevm_send_new(&o, &s, NULL) == 0, "%s", sevm_last_error());
-	int passes = sevm_send_precopy(s, &po, NULL);
+	rig_up(&g);
+	ck_assert(tu_beats_advance(&g.src, 3));
+	int passes = sevm_send_precopy(g.s, &po, NULL);
 	ck_assert_msg(passes >= 1, "%s", sevm_last_error());
 	/* Pass 0 sends every page of 64 MiB; the guest dirties a page or two. */
-	ck_assert_int_eq(sevm_send_stats(s, 0, &st), 0);
+	ck_assert_int_eq(sevm_send_stats(g.s, 0, &st), 0);
 	ck_assert_uint_eq(st.pages_shared, MEM / 4096);
 	ck_assert_uint_ge(st.bytes, MEM);
 	ck_assert_uint_ge(st.dirty_pages, 1);
 
-	ck_assert_int_eq(tinyvm_pause(&src), 0);
+	ck_assert_int_eq(tinyvm_pause(&g.src), 0);
 	for (unsigned int i = 0; i < NR; i++)
-		beats[i] = src.vcpus[i].last_beat;
-	sum = tinyvm_ram_checksum(&src);
-	ck_assert_msg(sevm_send_final(s, beats, sizeof(beats), NULL) == 0, "%s",
+		beats[i] = g.src.vcpus[i].last_beat;
+	sum = tinyvm_ram_checksum(&g.src);
+	ck_assert_msg(sevm_send_final(g.s, beats, sizeof(beats), NULL) == 0, "%s",
 		      sevm_last_error());
-	ck_assert_int_eq(sevm_send_stats(s, (unsigned int)passes, &st), 0);
+	ck_assert_int_eq(sevm_send_stats(g.s, (unsigned int)passes, &st), 0);
 	ck_assert_uint_le(st.pages_shared, 64);
-	ck_assert_int_eq(sevm_send_stats(s, (unsigned int)passes + 1, &st), -ENOENT);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_msg(rx.err == 0, "receiver: %d %s", rx.err, rx.msg);
+	ck_assert_int_eq(sevm_send_stats(g.s, (unsigned int)passes + 1, &st), -ENOENT);
+	ck_assert_int_eq(pthread_join(g.t, NULL), 0);
+	ck_assert_msg(g.rx.err == 0, "receiver: %d %s", g.rx.err, g.rx.msg);
 
-	ck_assert_int_eq(sevm_recv_vmm_state(rx.r, &vmm, &vmm_len), 0);
+	ck_assert_int_eq(sevm_recv_vmm_state(g.rx.r, &vmm, &vmm_len), 0);
 	ck_assert_uint_eq(vmm_len, sizeof(beats));
 	ck_assert_int_eq(memcmp(vmm, beats, sizeof(beats)), 0);
-	ck_assert_uint_eq(tinyvm_ram_checksum(&rx.vm), sum);
-	tinyvm_expect_continuation(&rx.vm, beats);
-	ck_assert_int_eq(tinyvm_start(&rx.vm), 0);
-	ck_assert(beats_advance(&rx.vm, 3));
-	ck_assert_uint_eq(tinyvm_total_errors(&rx.vm), 0);
+	ck_assert_uint_eq(tinyvm_ram_checksum(&g.rx.vm), sum);
+	tinyvm_expect_continuation(&g.rx.vm, beats);
+	ck_assert_int_eq(tinyvm_start(&g.rx.vm), 0);
+	ck_assert(tu_beats_advance(&g.rx.vm, 3));
+	ck_assert_uint_eq(tinyvm_total_errors(&g.rx.vm), 0);
 
-	sevm_send_free(s);
-	sevm_recv_free(rx.r);
-	tinyvm_destroy(&rx.vm);
-	tinyvm_destroy(&src);
-	close(dest_mem);
-	close(sv[0]);
-	close(sv[1]);
+	rig_down(&g);
 	ck_assert_int_eq(tu_count_fds(), fd_before);
 }
 END_TEST
@@ -177,43 +167,18 @@ END_TEST
 /* The source gives up halfway: the receiver names the cancel, the source resumes. */
 START_TEST(test_cancel_and_resume)
 {
-	struct tinyvm src = { 0 };
-	struct receiver rx = { 0 };
-	struct sevm_region reg;
-	struct sevm_send *s;
-	int sv[2], fds[NR], dest_mem;
-	pthread_t t;
+	struct rig g = { 0 };
 
-	ck_assert_int_eq(tinyvm_create(&src, NR, MEM, TINYVM_F_PIT), 0);
-	ck_assert_int_eq(tinyvm_load_guest(&src, 256), 0);
-	log_dirty(&src, &reg);
-	ck_assert_int_eq(tinyvm_start(&src), 0);
-	dest_mem = fresh_memfd();
-	ck_assert_int_eq(tinyvm_create_shell(&rx.vm, NR, dest_mem, MEM, TINYVM_F_PIT), 0);
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	rx.sock = sv[1];
-	ck_assert_int_eq(pthread_create(&t, NULL, receive, &rx), 0);
-
-	struct sevm_migrate_opts o = { .sz = sizeof(o), .fd = sv[0], .vm_fd = src.vm_fd,
-				       .vcpu_fds = fds, .nr_vcpus = (unsigned int)vcpu_fds(&src, fds),
-				       .regions = &reg, .nr_regions = 1, .sev_fd = -1 };
-	ck_assert_int_eq(sevm_send_new(&o, &s, NULL), 0);
-	ck_assert_int_eq(sevm_send_pages(s, NULL, NULL), 0);
-	ck_assert_int_eq(sevm_send_cancel(s, NULL), 0);
-	ck_assert_int_eq(sevm_send_final(s, NULL, 0, NULL), -EINVAL);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_int_eq(rx.err, -SEVM_ERR_PEER);
-	ck_assert_msg(strstr(rx.msg, "cancelled"), "%s", rx.msg);
-	ck_assert(beats_advance(&src, 3));
-	ck_assert_uint_eq(tinyvm_total_errors(&src), 0);
-
-	sevm_send_free(s);
-	sevm_recv_free(rx.r);
-	tinyvm_destroy(&rx.vm);
-	tinyvm_destroy(&src);
-	close(dest_mem);
-	close(sv[0]);
-	close(sv[1]);
+	rig_up(&g);
+	ck_assert_int_eq(sevm_send_pages(g.s, NULL, NULL), 0);
+	ck_assert_int_eq(sevm_send_cancel(g.s, NULL), 0);
+	ck_assert_int_eq(sevm_send_final(g.s, NULL, 0, NULL), -EINVAL);
+	ck_assert_int_eq(pthread_join(g.t, NULL), 0);
+	ck_assert_int_eq(g.rx.err, -SEVM_ERR_PEER);
+	ck_assert_msg(strstr(g.rx.msg, "cancelled"), "%s", g.rx.msg);
+	ck_assert(tu_beats_advance(&g.src, 3));
+	ck_assert_uint_eq(tinyvm_total_errors(&g.src), 0);
+	rig_down(&g);
 }
 END_TEST
 

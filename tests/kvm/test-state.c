@@ -350,13 +350,32 @@ START_TEST(handoff_resumes_on_the_next_beat)
 END_TEST
 
 /*
+ * Restore l into B with its vCPUs' presets pre: `request` must be issued
+ * once (for the preset the test made differ), and the guest resumes on its
+ * next beat.  The presets are freed.
+ */
+static void restore_setting_once(struct rig *g, struct loaded *l, unsigned long request,
+				 struct sevm__vcpu_preset *pre)
+{
+	struct tu_fault count = { .ops = TU_OP_IOCTL, .request = request };
+
+	tu_fault_install(&count);
+	LIB_OK(restore(g, &g->b, l));
+	tu_fault_remove();
+	ck_assert_uint_eq(count.calls, 1);
+	for (unsigned int i = 0; i < NR_VCPUS; i++) {
+		ck_assert_uint_eq(next_beat(&g->b, i), g->last_beat[i] + 256);
+		sevm__vcpu_preset_free(&pre[i]);
+	}
+}
+
+/*
  * Small items the fresh destination vCPU already holds (the tinyvm guest
  * never touches its debug registers) are not set again; a preset that
  * differs in one byte is.
  */
 START_TEST(preset_small_items_are_not_set_again)
 {
-	struct tu_fault count = { .ops = TU_OP_IOCTL, .request = KVM_SET_DEBUGREGS };
 	struct sevm__vcpu_preset pre[NR_VCPUS];
 	struct rig g;
 	struct loaded l;
@@ -369,19 +388,11 @@ START_TEST(preset_small_items_are_not_set_again)
 		l.img[i].preset = &pre[i];
 	}
 	pre[1].debugregs.dr7 ^= 1;
-	tu_fault_install(&count);
-	LIB_OK(restore(&g, &g.b, &l));
-	tu_fault_remove();
-	ck_assert_uint_eq(count.calls, 1);
-	for (unsigned int i = 0; i < NR_VCPUS; i++) {
-		ck_assert_uint_eq(next_beat(&g.b, i), g.last_beat[i] + 256);
-		sevm__vcpu_preset_free(&pre[i]);
-	}
+	restore_setting_once(&g, &l, KVM_SET_DEBUGREGS, pre);
 	rig_down(&g);
 }
 END_TEST
 
-/* Everything this kernel can get is captured, and reported in the bitmask. */
 /*
  * A destination vCPU that already holds the guest's CPUID and TSC rate (its
  * VMM set them when it made it) gets neither set again; one that holds
@@ -389,7 +400,6 @@ END_TEST
  */
 START_TEST(preset_state_is_not_set_again)
 {
-	struct tu_fault count = { .ops = TU_OP_IOCTL, .request = KVM_SET_CPUID2 };
 	struct sevm__vcpu_preset pre[NR_VCPUS];
 	struct rig g;
 	struct loaded l;
@@ -404,19 +414,14 @@ START_TEST(preset_state_is_not_set_again)
 	}
 	/* vCPU 1's preset differs in one byte: its CPUID must be set. */
 	((uint8_t *)pre[1].cpuid)[pre[1].cpuid_len - 1] ^= 1;
-	tu_fault_install(&count);
-	LIB_OK(restore(&g, &g.b, &l));
-	tu_fault_remove();
-	ck_assert_uint_eq(count.calls, 1);
-	for (unsigned int i = 0; i < NR_VCPUS; i++) {
-		ck_assert_uint_eq(next_beat(&g.b, i), g.last_beat[i] + 256);
-		sevm__vcpu_preset_free(&pre[i]);
+	restore_setting_once(&g, &l, KVM_SET_CPUID2, pre);
+	for (unsigned int i = 0; i < NR_VCPUS; i++)
 		ck_assert_ptr_null(pre[i].cpuid);
-	}
 	rig_down(&g);
 }
 END_TEST
 
+/* Everything this kernel can get is captured, and reported in the bitmask. */
 START_TEST(every_item_this_kernel_has_is_captured)
 {
 	struct sevm__kvm_caps *c;

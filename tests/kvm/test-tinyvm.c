@@ -44,19 +44,12 @@ static void expect_complaint(void)
 	fprintf(stderr, "test-tinyvm: a tinyvm message is expected next:\n");
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 #define WAIT_UNTIL(cond)							\
 	do {								\
 		uint64_t deadline_ = now_ns() + 30000000000ull;		\
 		while (!(cond)) {					\
 			ck_assert_msg(now_ns() < deadline_, "timed out: " #cond); \
-			sleep_ms(1);					\
+			tu_sleep_ms(1);					\
 		}							\
 	} while (0)
 
@@ -74,7 +67,7 @@ static void wait_beats(const struct tinyvm *vm, const uint64_t *base, uint64_t m
 			return;
 		ck_assert_msg(now_ns() < deadline, "only %u of %u vCPUs reached %" PRIu64
 			      " more heartbeats", done, vm->nr_vcpus, more);
-		sleep_ms(1);
+		tu_sleep_ms(1);
 	}
 }
 
@@ -188,7 +181,7 @@ START_TEST(run_pause_resume)
 	for (unsigned int i = 0; i < 4; i++)
 		counters[i] = tinyvm_counter(vm, i);
 	snapshot_beats(vm, beats);
-	sleep_ms(20);
+	tu_sleep_ms(20);
 	for (unsigned int i = 0; i < 4; i++) {
 		ck_assert_uint_eq(tinyvm_counter(vm, i), counters[i]);
 		ck_assert_uint_eq(tinyvm_heartbeats(vm, i), beats[i]);

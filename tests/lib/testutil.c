@@ -3,16 +3,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sevmigrate.h>
 
 #include "abi/compat.h"
+#include "handoff/wire.h"
 
 #include "testutil.h"
 
@@ -104,6 +108,62 @@ int tu_recv_fd(int sock)
 		return -1;
 	memcpy(&fd, CMSG_DATA(h), sizeof(int));
 	return fd;
+}
+
+void tu_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int tu_reap(pid_t pid, int timeout_ms)
+{
+	int status;
+
+	for (int waited = 0;; waited += 2) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (r < 0)
+			return -1;
+		if (waited >= timeout_ms)
+			break;
+		tu_sleep_ms(2);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+static uint16_t die_before;
+static ssize_t (*die_below)(void *ctx, int fd, const struct msghdr *msg, int flags);
+
+static ssize_t dying_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags)
+{
+	uint16_t type = 0;
+
+	/* The type follows the header's magic (doc/handoff-protocol.md). */
+	if (msg->msg_iov[0].iov_len >= SEVM_WIRE_HDR_LEN)
+		memcpy(&type, (const char *)msg->msg_iov[0].iov_base + 4, sizeof(type));
+	if (type == die_before)
+		raise(SIGKILL);
+	if (die_below)
+		return die_below(ctx, fd, msg, flags);
+	ssize_t r = sendmsg(fd, msg, flags);
+	return r < 0 ? -errno : r;
+}
+
+void tu_die_before_msg(uint16_t type)
+{
+	struct sevm_backend b = { .sz = sizeof(b) };
+
+	sevm_get_backend(&b);
+	die_before = type;
+	die_below = b.sendmsg;
+	b.sendmsg = dying_sendmsg;
+	sevm_set_backend(&b);
 }
 
 static struct tu_fault *fault;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Shared by the test programs: skipping, running a Check suite, faults. */
+/* Shared by the test programs: skipping, running a Check suite, processes, faults. */
 #ifndef SEVM_TESTUTIL_H
 #define SEVM_TESTUTIL_H
 
@@ -29,6 +29,17 @@ void tu_rng_fill(void *p, size_t n);
 /* Pass one fd over a UNIX socket (SCM_RIGHTS) with one byte: 0 / -1, fd / -1. */
 int tu_send_fd(int sock, int fd);
 int tu_recv_fd(int sock);
+
+void tu_sleep_ms(unsigned int ms);
+/* Wait up to timeout_ms for a child, then SIGKILL it: its exit status, 128 + signal, or -1. */
+int tu_reap(pid_t pid, int timeout_ms);
+
+/*
+ * From now on this process dies by SIGKILL when the library is about to
+ * send a handoff message of `type` (SEVM_MSG_*), as a VMM crashing there
+ * would; the backend in force serves every other call.
+ */
+void tu_die_before_msg(uint16_t type);
 
 /*
  * Fault injection at the library's seam: a backend that passes every call

@@ -26,13 +26,11 @@
 
 #include "abi/compat.h"
 #include "handoff/wire.h"
-#include "sevsim.h"
 #include "testutil.h"
+#include "tu-sevsim.h"
 
 #define RAM_SIZE	(1u << 20)
 #define NR_VCPUS	2
-
-static struct sevsim *sim;
 
 struct vmm {
 	int kvm, sev, vm;
@@ -42,20 +40,6 @@ struct vmm {
 };
 
 static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 5000 };
-
-static void host_up(void)
-{
-	struct sevsim_host_opts o = { .sz = sizeof(o) };
-
-	ck_assert_int_eq(sevsim_host_create(&o, &sim), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
-}
-
-static void host_down(void)
-{
-	sevsim_free(sim);
-	sim = NULL;
-}
 
 /* The guest's secret: what DBG_DECRYPT must give back wherever the context goes. */
 static uint8_t pattern(size_t i)
@@ -137,29 +121,10 @@ static void assert_running(int vm)
 }
 
 /*
- * The crash point, a message the new VMM is about to send: RESTORED comes
- * before the MOVE (which waits for GO), RESUMED after it.
+ * The new VMM, in the child; it dies when it is about to send `die_at` (0:
+ * never): RESTORED comes before the MOVE (which waits for GO), RESUMED after it.
  */
-static struct sevm_backend below = { .sz = sizeof(below) };
-static ssize_t (*below_sendmsg)(void *, int, const struct msghdr *, int);
-static uint16_t die_at;
-
-static ssize_t die_at_message(void *ctx, int fd, const struct msghdr *msg, int flags)
-{
-	uint16_t type = 0;
-
-	if (msg->msg_iov[0].iov_len >= SEVM_WIRE_HDR_LEN)
-		memcpy(&type, (const char *)msg->msg_iov[0].iov_base + 4, sizeof(type));
-	if (type == die_at)
-		raise(SIGKILL);
-	if (below_sendmsg)
-		return below_sendmsg(ctx, fd, msg, flags);
-	ssize_t r = sendmsg(fd, msg, flags);
-	return r < 0 ? -errno : r;
-}
-
-/* The new VMM, in the child; it dies when it is about to send `die_at` (0: never). */
-static int new_vmm(int sock)
+static int new_vmm(int sock, uint16_t die_at)
 {
 	struct sevm_guest_info gi = { .sz = sizeof(gi) };
 	struct sevm_region r = { .sz = sizeof(r) };
@@ -178,12 +143,8 @@ static int new_vmm(int sock)
 		err = sevm_handoff_prepare(h);
 	if (err)
 		return 11;
-	if (die_at) {
-		sevm_get_backend(&below);
-		below_sendmsg = below.sendmsg;
-		below.sendmsg = die_at_message;
-		sevm_set_backend(&below);
-	}
+	if (die_at)
+		tu_die_before_msg(die_at);
 	err = sevm_handoff_switch_receive(h, NULL, NULL);
 	if (err) {
 		fprintf(stderr, "new VMM: %s\n", sevm_last_error());
@@ -209,8 +170,7 @@ static pid_t spawn_new_vmm(int *sock, uint16_t die_at_msg)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		close(sv[0]);
-		die_at = die_at_msg;
-		_exit(new_vmm(sv[1]));
+		_exit(new_vmm(sv[1], die_at_msg));
 	}
 	close(sv[1]);
 	*sock = sv[0];
@@ -249,7 +209,7 @@ static void hand_over(enum sevm_sev_type type)
 	int sock;
 	pid_t pid;
 
-	host_up();
+	tu_sim_up(NULL);
 	launch(&v, type);
 	assert_plaintext(v.vm, v.ram);
 	pid = spawn_new_vmm(&sock, 0);
@@ -264,7 +224,7 @@ static void hand_over(enum sevm_sev_type type)
 	/* The old VM is dead to SEV: its context lives in the new VMM's VM. */
 	ck_assert_int_eq(sevm_sev_guest_status(v.vm, &st, &fw), -ENOTTY);
 	ck_assert_ptr_nonnull(strstr(sevm_last_error(), "moved away"));
-	host_down();
+	tu_sim_down();
 }
 
 START_TEST(sev_guest_moves_to_a_new_process)
@@ -287,7 +247,7 @@ static void take_back(enum sevm_sev_type type)
 	int sock, err;
 	pid_t pid;
 
-	host_up();
+	tu_sim_up(NULL);
 	launch(&v, type);
 	pid = spawn_new_vmm(&sock, SEVM_MSG_RESUMED);
 	h = old_vmm(&v, sock, type);
@@ -303,7 +263,7 @@ static void take_back(enum sevm_sev_type type)
 	dup2(v.sev, 0);
 	assert_running(fresh.vm);
 	assert_plaintext(fresh.vm, v.ram);
-	host_down();
+	tu_sim_down();
 }
 
 /* The new VMM dies before GO: the context never left, the old VMM just resumes. */
@@ -314,7 +274,7 @@ START_TEST(sev_guest_stays_when_receiver_dies_before_the_move)
 	int sock, err;
 	pid_t pid;
 
-	host_up();
+	tu_sim_up(NULL);
 	launch(&v, SEVM_SEV_ES);
 	pid = spawn_new_vmm(&sock, SEVM_MSG_RESTORED);
 	h = old_vmm(&v, sock, SEVM_SEV_ES);
@@ -326,7 +286,7 @@ START_TEST(sev_guest_stays_when_receiver_dies_before_the_move)
 	ck_assert_int_eq(exit_status(pid), 128 + SIGKILL);
 	assert_running(v.vm);
 	assert_plaintext(v.vm, v.ram);
-	host_down();
+	tu_sim_down();
 }
 END_TEST
 

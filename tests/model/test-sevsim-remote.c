@@ -29,8 +29,8 @@
 
 #include "abi/compat.h"
 #include "internal.h"
-#include "sevsim.h"
 #include "testutil.h"
+#include "tu-sevsim.h"
 
 #define PAGE		4096u
 #define NPAGES		4u
@@ -50,34 +50,8 @@
 #define P_SEV		0x20u
 #define P_API(maj, min)	((uint32_t)(maj) << 16 | (uint32_t)(min) << 24)
 
-static struct sevsim *sim;
 /* The firmware status the last command wrote back (0xeeeeeeee going in). */
 static uint32_t fw;
-
-/* ---- Hosts ------------------------------------------------------------------ */
-
-static void host_up(const struct sevsim_host_opts *o)
-{
-	ck_assert_int_eq(sevsim_host_create(o, &sim), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
-}
-
-static void default_host(void)
-{
-	host_up(NULL);
-}
-
-static void host_down(void)
-{
-	sevsim_free(sim);
-	sim = NULL;
-}
-
-static void host_with(const struct sevsim_host_opts *o)
-{
-	host_down();
-	host_up(o);
-}
 
 /* ---- Raw ioctls through the seam (no assertions: the child uses them) ------ */
 
@@ -360,7 +334,7 @@ static struct sevsim_vm_info info(int vm)
 {
 	struct sevsim_vm_info i = { .sz = sizeof(i) };
 
-	ck_assert_int_eq(sevsim_vm_info(sim, vm, &i), 0);
+	ck_assert_int_eq(sevsim_vm_info(tu_sim, vm, &i), 0);
 	return i;
 }
 
@@ -370,8 +344,8 @@ static const struct sim_guest *fw_guest(struct vm *v)
 	uint32_t h = info(v->fd).handle;
 
 	for (int i = 0; i < SIM_MAX_GUESTS; i++)
-		if (h && sim->sh->fw.guests[i].handle == h)
-			return &sim->sh->fw.guests[i];
+		if (h && tu_sim->sh->fw.guests[i].handle == h)
+			return &tu_sim->sh->fw.guests[i];
 	ck_abort_msg("no firmware context for handle %u", h);
 	return NULL;
 }
@@ -398,7 +372,7 @@ static uint32_t guest_state(struct vm *v)
 /* The installed host's own certificates. */
 static void own_certs(struct certs *c)
 {
-	OK(certs_get(sim, c));
+	OK(certs_get(tu_sim, c));
 }
 
 /* A launched SEV source, SEND_START to this host: the session and the policy. */
@@ -503,7 +477,7 @@ START_TEST(transport_format)
 	sending(&src, P_API(1, 0), &c, session);
 	g = fw_guest(&src);
 	/* the session opens with Z from this host's PDH key and its own PDH */
-	ecdh_x(sim->sh->fw.id.pdh_priv, c.pdh, z);
+	ecdh_x(tu_sim->sh->fw.id.pdh_priv, c.pdh, z);
 	ck_assert_uint_eq(sim__session_open(z, 48, session, P_API(1, 0), tek, tik), 0);
 	ck_assert_mem_eq(tek, g->tek, 16);
 	ck_assert_mem_eq(tik, g->tik, 16);
@@ -577,7 +551,7 @@ START_TEST(exported_chain_verifies)
 	uint32_t len = 0;
 	struct sevsim *other;
 
-	host_with(&o);
+	tu_sim_with(&o);
 	own_certs(&c);
 	assert_cert(c.pdh, CERT, SEVM_CERT_PDH, 1, 49);
 	assert_cert(c.chain, CERT, SEVM_CERT_PEK, 1, 49);
@@ -586,10 +560,10 @@ START_TEST(exported_chain_verifies)
 	assert_cert(c.amd, AMD_LEN / 2, SEVM_CERT_ASK, 0, 0);
 	assert_cert(c.amd + AMD_LEN / 2, AMD_LEN / 2, SEVM_CERT_ARK, 0, 0);
 	/* sevsim_amd_certs: the length query */
-	ck_assert_int_eq(sevsim_amd_certs(sim, NULL, &len), -ENOSPC);
+	ck_assert_int_eq(sevsim_amd_certs(tu_sim, NULL, &len), -ENOSPC);
 	ck_assert_uint_eq(len, AMD_LEN);
 	len = 100;
-	ck_assert_int_eq(sevsim_amd_certs(sim, c2.amd, &len), -ENOSPC);
+	ck_assert_int_eq(sevsim_amd_certs(tu_sim, c2.amd, &len), -ENOSPC);
 	ck_assert_uint_eq(len, AMD_LEN);
 	ch = chain_of(&c);
 	ck_assert_msg(sevm_cert_chain_verify(&ch) == 0, "%s", sevm_last_error());
@@ -604,7 +578,7 @@ START_TEST(exported_chain_verifies)
 	ck_assert_int_eq(sevsim_host_create(NULL, &other), 0);
 	ck_assert_int_eq(sevsim_install(other), 0);
 	ck_assert_int_eq(certs_get(other, &c2), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
+	ck_assert_int_eq(sevsim_install(tu_sim), 0);
 	sevsim_free(other);
 	ch = chain_of(&c2);
 	ck_assert_msg(sevm_cert_chain_verify(&ch) == 0, "%s", sevm_last_error());
@@ -1173,13 +1147,13 @@ static void other_host_certs(const struct sevsim_host_opts *o, struct certs *c)
 	ck_assert_int_eq(sevsim_host_create(o, &h), 0);
 	ck_assert_int_eq(sevsim_install(h), 0);
 	ck_assert_int_eq(certs_get(h, c), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
+	ck_assert_int_eq(sevsim_install(tu_sim), 0);
 	sevsim_free(h);
 }
 
 START_TEST(domain_policy)
 {
-	struct sevsim_host_opts same = { .sz = sizeof(same), .domain_of = sim };
+	struct sevsim_host_opts same = { .sz = sizeof(same), .domain_of = tu_sim };
 	uint8_t session[SESSION];
 	struct certs mine, friend, stranger;
 	struct vm g;
@@ -1291,7 +1265,7 @@ START_TEST(receive_es_without_platform_es)
 	ck_assert_int_eq(sevsim_host_create(&o, &no_es), 0);
 	ck_assert_int_eq(sevsim_install(no_es), 0);
 	ck_assert_int_eq(certs_get(no_es, &theirs), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
+	ck_assert_int_eq(sevsim_install(tu_sim), 0);
 	new_vm(&src, K_ES, 1);
 	OK(launch(&src, P_ES, true));
 	OK(send_start(&src, &theirs, session, NULL));
@@ -1301,7 +1275,7 @@ START_TEST(receive_es_without_platform_es)
 	/* the same session under another policy fails its MAC first */
 	FW_FAILS(receive_start(&dst, mine.pdh, session, 0), SEVM_ABI_SEV_RET_BAD_MEASUREMENT);
 	vm_free(&dst);
-	ck_assert_int_eq(sevsim_install(sim), 0);
+	ck_assert_int_eq(sevsim_install(tu_sim), 0);
 	sevsim_free(no_es);
 	vm_free(&src);
 }
@@ -1397,7 +1371,7 @@ START_TEST(upstream_vmsa_ids)
 	struct packet p = { .vcpu = 0 };
 	struct vm g;
 
-	host_with(&o);
+	tu_sim_with(&o);
 	new_vm(&g, K_ES, 1);
 	OK(launch(&g, P_ES, true));
 	/* sev_mem_enc_ioctl()'s default: -EINVAL and no write-back of error */
@@ -1407,7 +1381,7 @@ START_TEST(upstream_vmsa_ids)
 	ck_assert_uint_eq(fw, 0xeeeeeeee);
 	vm_free(&g);
 	/* the model's default takes them: the same command reaches the firmware */
-	host_with(NULL);
+	tu_sim_with(NULL);
 	new_vm(&g, K_ES, 1);
 	OK(launch(&g, P_ES, true));
 	FW_FAILS(send_vmsa(&g, 0, &p), SEVM_ABI_SEV_RET_INVALID_GUEST_STATE);
@@ -1421,7 +1395,7 @@ static TCase *tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
 
-	tcase_add_checked_fixture(tc, default_host, host_down);
+	tcase_add_checked_fixture(tc, tu_sim_default, tu_sim_down);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return tc;

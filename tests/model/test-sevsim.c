@@ -30,9 +30,9 @@
 #include "core/seam.h"
 #include "internal.h"
 #include "kvm/state.h"
-#include "sevsim.h"
 #include "snapshot/format.h"
 #include "testutil.h"
+#include "tu-sevsim.h"
 
 #define PAGE		4096u
 #define MEM_PAGES	4u
@@ -40,34 +40,6 @@
 #define NR_VCPUS	4
 
 #define OK(call)	ck_assert_msg((call) == 0, "%s: %s", #call, sevm_last_error())
-
-static struct sevsim *sim;
-
-/* ---- Hosts ----------------------------------------------------------------- */
-
-static void host_up(const struct sevsim_host_opts *o)
-{
-	ck_assert_int_eq(sevsim_host_create(o, &sim), 0);
-	ck_assert_int_eq(sevsim_install(sim), 0);
-}
-
-static void default_host(void)
-{
-	host_up(NULL);
-}
-
-static void host_down(void)
-{
-	sevsim_free(sim);
-	sim = NULL;
-}
-
-/* Replace the fixture's host with one of these options. */
-static void host_with(const struct sevsim_host_opts *o)
-{
-	host_down();
-	host_up(o);
-}
 
 /* ---- KVM by hand ---------------------------------------------------------------- */
 
@@ -140,7 +112,7 @@ static struct sevsim_vm_info info(int vm)
 {
 	struct sevsim_vm_info i = { .sz = sizeof(i) };
 
-	ck_assert_int_eq(sevsim_vm_info(sim, vm, &i), 0);
+	ck_assert_int_eq(sevsim_vm_info(tu_sim, vm, &i), 0);
 	return i;
 }
 
@@ -359,7 +331,7 @@ START_TEST(probe_without_sev_es_or_vm_types)
 	char why[256];
 	int vm;
 
-	host_with(&o);
+	tu_sim_with(&o);
 	guest_launch(&g, SEV_TYPE, 1, true);
 	ck_assert_int_eq(sevm_probe(&r), 0);
 	ck_assert_uint_eq(r.vm_types, 0x5);
@@ -384,7 +356,7 @@ START_TEST(probe_without_sev_es_or_vm_types)
 	memset(&o, 0, sizeof(o));
 	o.sz = sizeof(o);
 	o.no_vm_types = true;
-	host_with(&o);
+	tu_sim_with(&o);
 	r.sz = sizeof(r);
 	ck_assert_int_eq(sevm_probe(&r), 0);
 	ck_assert_uint_eq(r.vm_types, 0x1);
@@ -1041,13 +1013,13 @@ START_TEST(move_sev)
 	ck_assert_int_eq(with_fd0_sev(src.sev, dbg_first_block, &(struct guest){ .vm = dst.vm,
 			 .mem = src.mem }), 0);
 	/* one ASID the whole time; freed with the last holder */
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 1);
 	guest_close(&src);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 1);
 	guest_close(&dst);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 0);
 }
 END_TEST
@@ -1138,9 +1110,9 @@ static struct sim_vm *model_vm(int fd)
 {
 	struct sim_ident id;
 
-	ck_assert_int_eq(sim__ident(sim, fd, &id), 0);
+	ck_assert_int_eq(sim__ident(tu_sim, fd, &id), 0);
 	ck_assert_int_eq(id.kind, SIM_FD_VM);
-	return &sim->sh->vms[id.vm];
+	return &tu_sim->sh->vms[id.vm];
 }
 
 /* sev_lock_two_vms() never waits: a VM already migrating is -EBUSY at once. */
@@ -1182,7 +1154,7 @@ static void dead_vm_case(bool rejects)
 	struct guest a, b;
 	struct kvm_regs regs;
 
-	host_with(&o);
+	tu_sim_with(&o);
 	guest_launch(&a, SEV_LEGACY, 1, true);
 	plain_vm(&b, 0, 1);
 	OK(move_from(b.vm, a.vm));
@@ -1299,10 +1271,10 @@ START_TEST(mirror_copy)
 	guest_close(&es);
 	/* the mirror pins its owner: the ASID lives until the mirror goes too */
 	guest_close(&src);
-	sevsim_asids_used(sim, NULL, &used);
+	sevsim_asids_used(tu_sim, NULL, &used);
 	ck_assert_uint_eq(used, 1);
 	guest_close(&mirror);
-	sevsim_asids_used(sim, NULL, &used);
+	sevsim_asids_used(tu_sim, NULL, &used);
 	ck_assert_uint_eq(used, 0);
 	guest_close(&withvcpu);
 }
@@ -1342,10 +1314,10 @@ START_TEST(move_with_mirrors)
 	guest_close(&dst2_mirror);
 	guest_close(&sev);
 	guest_close(&dst);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 1);
 	guest_close(&dst2);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 0);
 
 	guest_launch(&sev, SEV_LEGACY, 0, true);
@@ -1356,12 +1328,12 @@ START_TEST(move_with_mirrors)
 	OK(move_from(dst_mirror.vm, mirror.vm));
 	OK(move_from(dst.vm, sev.vm));
 	guest_close(&dst);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 1);
 	guest_close(&dst_mirror);
 	guest_close(&mirror);
 	guest_close(&sev);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 0);
 }
 END_TEST
@@ -1450,7 +1422,7 @@ START_TEST(asid_exhaustion)
 	uint32_t sev_used, es_used;
 	char buf[64] = { 0 };
 
-	host_with(&o);
+	tu_sim_with(&o);
 	for (int i = 0; i < 3; i++)
 		vm[i] = vm_create(0);
 	ck_assert_int_eq(sev_cmd(vm[0], SEVM_ABI_SEV_INIT, NULL, 0, NULL), 0);
@@ -1475,7 +1447,7 @@ START_TEST(asid_exhaustion)
 	ck_assert_int_eq(sev_cmd(es[0], SEVM_ABI_SEV_ES_INIT, NULL, 0, NULL), 0);
 	ck_assert_uint_eq(info(es[0]).asid, 1);
 	ck_assert_int_eq(sev_cmd(es[1], SEVM_ABI_SEV_ES_INIT, NULL, 0, NULL), -EBUSY);
-	sevsim_asids_used(sim, &sev_used, &es_used);
+	sevsim_asids_used(tu_sim, &sev_used, &es_used);
 	ck_assert_uint_eq(sev_used, 2);
 	ck_assert_uint_eq(es_used, 1);
 	/* a VM closed without the seam: found unheld before INIT gives up */
@@ -1484,7 +1456,7 @@ START_TEST(asid_exhaustion)
 	sevm__close(es[1]);
 	sevm__close(vm[1]);
 	sevm__close(vm[2]);
-	sevsim_asids_used(sim, &sev_used, &es_used);
+	sevsim_asids_used(tu_sim, &sev_used, &es_used);
 	ck_assert_uint_eq(sev_used + es_used, 0);
 }
 END_TEST
@@ -1500,7 +1472,7 @@ START_TEST(attach_sees_the_same_host)
 	struct guest g;
 
 	guest_launch(&g, SEV_LEGACY, 0, true);
-	ck_assert_int_eq(sevsim_host_attach(sevsim_host_fd(sim), &other), 0);
+	ck_assert_int_eq(sevsim_host_attach(sevsim_host_fd(tu_sim), &other), 0);
 	ck_assert_int_eq(sevsim_vm_info(other, g.vm, &i), 0);
 	ck_assert(i.sev_active);
 	ck_assert_int_eq(sevsim_vm_info(other, g.sev, &i), -EBADF);
@@ -1535,7 +1507,7 @@ static bool is_sev(int vm)
 {
 	struct sevsim_vm_info i = { .sz = sizeof(i) };
 
-	return sevsim_vm_info(sim, vm, &i) == 0 && i.sev_active;
+	return sevsim_vm_info(tu_sim, vm, &i) == 0 && i.sev_active;
 }
 
 /*
@@ -1633,7 +1605,7 @@ START_TEST(ring_of_moves)
 	for (int i = 0; i < RING; i++)
 		nsev += is_sev(g.vm[i]);
 	ck_assert_int_eq(nsev, RING / 2);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, RING / 2);
 	printf("ring: %d moves, %d EBUSY\n", g.total, g.busy);
 	for (int i = 0; i < RING; i++)
@@ -1641,7 +1613,7 @@ START_TEST(ring_of_moves)
 			sevm__close(g.vm[i]);
 	for (int i = 0; i < RING / 2; i++)
 		guest_close(&launched[i]);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 0);
 }
 END_TEST
@@ -1772,7 +1744,7 @@ START_TEST(many_threads)
 	uint32_t used;
 	int sev;
 
-	host_with(&o);
+	tu_sim_with(&o);
 	guest_launch(&g, SEV_LEGACY, 0, true);
 	for (int i = 0; i < WORKERS; i++) {
 		w[i] = (struct worker){ .shared_vm = g.vm };
@@ -1783,7 +1755,7 @@ START_TEST(many_threads)
 		ck_assert_int_eq(w[i].failures, 0);
 	}
 	guest_close(&g);
-	sevsim_asids_used(sim, &used, NULL);
+	sevsim_asids_used(tu_sim, &used, NULL);
 	ck_assert_uint_eq(used, 0);
 	sev = open_dev("/dev/sev", O_RDONLY);
 	ck_assert_int_eq(sev_issue(sev, SEVM_ABI_SEV_DEV_PLATFORM_STATUS, &st, NULL), 0);
@@ -1807,7 +1779,7 @@ static TCase *tcase(Suite *s, const char *name, int timeout)
 {
 	TCase *tc = tcase_create(name);
 
-	tcase_add_checked_fixture(tc, default_host, host_down);
+	tcase_add_checked_fixture(tc, tu_sim_default, tu_sim_down);
 	tcase_set_timeout(tc, timeout);
 	suite_add_tcase(s, tc);
 	return tc;
