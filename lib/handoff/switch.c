@@ -267,14 +267,20 @@ static int receiver_switch(struct sevm_handoff *h)
 
 	if (err)
 		return sevm__handoff_fail(h, sevm__context(err, "switch"));
-	err = sevm__wire_send(h->sock, SEVM_MSG_RESTORED, NULL, 0, NULL, 0, h->timeout_ms);
-	if (err && !(orphan = sender_died(h, err, h->timeout_ms)))
-		return sevm__handoff_fail(h, sevm__context(err, "switch"));
+	/*
+	 * Whether RESTORED goes or not, what comes back says what the sender
+	 * does: GO; an ABORT (it gave up, and resumes the guest); or the end of
+	 * a sender that died without either, which nobody else can run now.
+	 */
+	char unsent[256] = "";
+
+	if (sevm__wire_send(h->sock, SEVM_MSG_RESTORED, NULL, 0, NULL, 0, h->timeout_ms))
+		snprintf(unsent, sizeof(unsent), "RESTORED not sent (%s), then ", sevm_last_error());
 	/* Nothing runs before GO: without it the sender may still resume the guest. */
-	err = orphan ? 0 : sevm__handoff_expect(h, SEVM_MSG_GO);
+	err = sevm__handoff_expect(h, SEVM_MSG_GO);
 	if (err && !(orphan = sender_died(h, err, h->timeout_ms))) {
 		/* If GO crosses this, the ABORT tells the sender to resume the guest itself. */
-		sevm__context(err, "switch: no GO from the sender, the guest stays there");
+		sevm__context(err, "switch: %sno GO from the sender, the guest stays there", unsent);
 		return sevm__handoff_fail(h, err);
 	}
 	/*
