@@ -8,7 +8,7 @@
 #define PEER_MEM	(4u << 20)
 
 /* Each wait on the other side; a sweep case that waits it out costs this much. */
-#define PEER_TIMEOUT_MS	1000
+#define PEER_TIMEOUT_MS	3000
 
 /* fault-peer exit statuses besides 0 (done) and 1 (this side failed). */
 #define PEER_ROLLED_BACK 3	/* send: the handoff failed, the guest runs on here */

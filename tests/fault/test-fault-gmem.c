@@ -27,7 +27,7 @@
 #include "testutil.h"
 
 static const char *peer_path;
-static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 1000 };
+static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 3000 };
 
 struct old_vmm {
 	struct gmem_vmm g;

@@ -50,7 +50,7 @@ enum {
 	CHILD_TAKEN_BACK = 6,	/* old VMM: taken back into a fresh VM, checked */
 };
 
-static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 1000 };
+static const struct sevm_handoff_opts opts = { .sz = sizeof(opts), .timeout_ms = 3000 };
 
 struct vmm {
 	int sev, vm;
