@@ -168,7 +168,8 @@ int sevm_handoff_set_vm(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
 /* Wait for `type` from the peer; an ABORT becomes its error. */
 int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type)
 {
-	int err = sevm__wire_recv(h->sock, &h->msg, h->timeout_ms);
+	bool commit = type == SEVM_MSG_RESTORED || type == SEVM_MSG_GO || type == SEVM_MSG_RESUMED;
+	int err = sevm__wire_recv(h->sock, &h->msg, h->timeout_ms, commit);
 
 	if (err)
 		return sevm__context(err, "waiting for %s", sevm__msg_name(type));
@@ -194,8 +195,7 @@ int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type)
 				  sevm__msg_name(type), n);
 	}
 	/* The commit's messages are a bare header (handoff-protocol.md). */
-	if ((type == SEVM_MSG_RESTORED || type == SEVM_MSG_GO || type == SEVM_MSG_RESUMED) &&
-	    h->msg.payload.len)
+	if (commit && h->msg.payload.len)
 		return sevm__fail(-SEVM_ERR_FORMAT, "%s with %zu bytes, which is empty",
 				  sevm__msg_name(type), h->msg.payload.len);
 	return 0;
@@ -210,7 +210,7 @@ int sevm__handoff_why_closed(struct sevm_handoff *h, int err)
 		return err;
 	/* A peer that quit on purpose said why before it closed: report that. */
 	snprintf(saved, sizeof(saved), "%s", sevm_last_error());
-	if (sevm__wire_recv(h->sock, &h->msg, 100) == 0) {
+	if (sevm__wire_recv(h->sock, &h->msg, 100, false) == 0) {
 		why = sevm__wire_peer_abort(&h->msg);
 		sevm__msg_close_fds(&h->msg);
 		if (why)

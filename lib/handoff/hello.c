@@ -53,7 +53,7 @@ int sevm__hello_read(struct sevm_handoff *h)
 {
 	struct sevm__hello hello;
 	unsigned int sev;
-	int err = sevm__wire_recv(h->sock, &h->msg, h->timeout_ms);
+	int err = sevm__wire_recv(h->sock, &h->msg, h->timeout_ms, false);
 
 	if (err)
 		return sevm__context(err, "waiting for HELLO");

@@ -50,15 +50,16 @@ static int64_t now_us(void)
 /*
  * The commit's messages (RESTORED, GO, RESUMED) answer each other within
  * microseconds, while waking a process that slept in poll() costs 40-200 us
- * on these machines: look without sleeping for a moment first.
+ * on these machines: look without sleeping for a moment first.  Nowhere
+ * else: while the state streams, the peer needs every CPU there is.
  */
 #define SPIN_US 150
 
 /* Wait until sock is ready for `events` or the deadline passes. */
-static int wait_ready(int sock, short events, int64_t deadline)
+static int wait_ready(int sock, short events, int64_t deadline, bool spin)
 {
 	struct pollfd p = { .fd = sock, .events = events };
-	int64_t spin_end = now_us() + SPIN_US;
+	int64_t spin_end = spin ? now_us() + SPIN_US : 0;
 
 	while (now_us() < spin_end) {
 		if (poll(&p, 1, 0) > 0)
@@ -115,7 +116,7 @@ int sevm__wire_send(int sock, uint16_t type, const void *payload, size_t len,
 		ssize_t n = sevm__sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n == -EAGAIN) {
-			int r = wait_ready(sock, POLLOUT, deadline);
+			int r = wait_ready(sock, POLLOUT, deadline, false);
 			if (r)
 				return sevm__fail(r, "send %s: peer not reading", sevm__msg_name(type));
 			continue;
@@ -179,7 +180,8 @@ static int take_fds(struct sevm__msg *m, struct msghdr *mh)
 }
 
 /* Read exactly len bytes into p, collecting fds; 0, or -errno. */
-static int read_exact(int sock, struct sevm__msg *m, void *p, size_t len, int64_t deadline)
+static int read_exact(int sock, struct sevm__msg *m, void *p, size_t len, int64_t deadline,
+		      bool spin)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * SEVM_WIRE_MAX_FDS)];
@@ -194,7 +196,7 @@ static int read_exact(int sock, struct sevm__msg *m, void *p, size_t len, int64_
 		int r;
 
 		if (n == -EAGAIN) {
-			r = wait_ready(sock, POLLIN, deadline);
+			r = wait_ready(sock, POLLIN, deadline, spin);
 			if (r)
 				return sevm__fail(r, "waiting for the peer");
 			continue;
@@ -212,7 +214,7 @@ static int read_exact(int sock, struct sevm__msg *m, void *p, size_t len, int64_
 	return 0;
 }
 
-int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms)
+int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms, bool spin)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	struct wire_hdr hdr;
@@ -221,7 +223,7 @@ int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms)
 
 	m->nr_fds = 0;
 	sevm__buf_reset(&m->payload);
-	r = read_exact(sock, m, &hdr, sizeof(hdr), deadline);
+	r = read_exact(sock, m, &hdr, sizeof(hdr), deadline, spin);
 	if (r)
 		goto fail;
 	r = -SEVM_ERR_FORMAT;
@@ -247,7 +249,7 @@ int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms)
 		r = sevm__fail(-ENOMEM, "%s of %u bytes", sevm__msg_name(hdr.type), hdr.len);
 		goto fail;
 	}
-	r = read_exact(sock, m, payload, hdr.len, deadline);
+	r = read_exact(sock, m, payload, hdr.len, deadline, spin);
 	if (r) {
 		sevm__context(r, "%s payload", sevm__msg_name(hdr.type));
 		goto fail;

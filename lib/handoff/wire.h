@@ -7,6 +7,7 @@
 #ifndef SEVM_HANDOFF_WIRE_H
 #define SEVM_HANDOFF_WIRE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../core/buf.h"
@@ -44,9 +45,10 @@ int sevm__wire_send(int sock, uint16_t type, const void *payload, size_t len,
  * Receive one message into m (its payload buffer is reused).  On any error
  * every fd that arrived is closed.  -ECONNRESET when the peer closed the
  * socket, -ETIMEDOUT, -SEVM_ERR_FORMAT for a malformed header, wrong fd
- * count or truncated control data.
+ * count or truncated control data.  spin: look for the message a moment
+ * before sleeping, for an answer that comes within microseconds.
  */
-int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms);
+int sevm__wire_recv(int sock, struct sevm__msg *m, int timeout_ms, bool spin);
 
 /* Close the fds m still holds (set an entry to -1 to keep it). */
 void sevm__msg_close_fds(struct sevm__msg *m);
