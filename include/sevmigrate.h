@@ -216,7 +216,8 @@ int sevm_flavour_check(const struct sevm_probe_report *report,
  *   sevm_handoff_connect()                sevm_handoff_accept()  -> guest info
  *   sevm_handoff_set_vm(), _add_region()  create VM, vCPUs; sevm_handoff_set_vm()
  *   sevm_handoff_prepare()  <---------->  sevm_handoff_prepare()
- *   pause vCPUs (sevm_vcpu_quiesce())
+ *   pause vCPUs (sevm_vcpu_quiesce()),
+ *    each thread: sevm_handoff_capture_vcpu() (optional)
  *   sevm_handoff_switch()   <---------->  sevm_handoff_switch(); run vCPUs
  *
  * A failed sender switch means the guest was not handed over: resume it.
@@ -270,6 +271,12 @@ struct sevm_handoff_opts {
 	int timeout_ms;			/* each wait on the peer; 0: 10000 */
 	sevm_peer_policy_fn peer_policy; /* NULL: the peer must have our euid */
 	void *peer_policy_ctx;
+	/*
+	 * Receiver: threads restoring vCPUs at the switch, the calling one
+	 * included; made in sevm_handoff_prepare().  0: one per online CPU;
+	 * never more than the guest has vCPUs; 1: no thread is made.
+	 */
+	unsigned int restore_threads;
 };
 
 /* Sender: connect to the receiver's socket path. */
@@ -322,6 +329,29 @@ int sevm_handoff_set_vm(struct sevm_handoff *h, int vm_fd, const int *vcpu_fds,
  * so that the switch sets only what differs.
  */
 int sevm_handoff_prepare(struct sevm_handoff *h);
+
+/*
+ * Sender, optional: capture vCPU i and send it now, from the thread that
+ * runs it, once it has left KVM_RUN for the last time before the switch
+ * (after sevm_handoff_prepare()).  KVM lets no other thread read a vCPU
+ * inside KVM_RUN, so its own thread is the first that can: with each vCPU
+ * thread calling this as it pauses, capture overlaps the pause and uses
+ * every CPU, and the receiver restores while the last vCPUs still pause.
+ * Threads may call it at once for different vCPUs.  sevm_handoff_switch()
+ * then captures only the vCPUs not sent this way.
+ *
+ * run: the vCPU's mmap'ed struct kvm_run, or NULL.  With it the call does
+ * what sevm_vcpu_quiesce() does (which the VMM then need not call), and
+ * the same KVM_RUN hands back registers, segment registers and events,
+ * three ioctls fewer.  A guest whose instructions can exit twice (string
+ * I/O) needs sevm_vcpu_quiesce() first, until it returns 0.
+ *
+ * A vCPU sent here must not run again before the switch; a VMM that gives
+ * the handoff up resumes the guest and frees the handle.  -EALREADY: vCPU
+ * i was sent already.  Any failure (but -EINVAL for bad arguments) fails
+ * the switch too, with the first failure's error and message: resume.
+ */
+int sevm_handoff_capture_vcpu(struct sevm_handoff *h, unsigned int i, void *run);
 
 /*
  * Sender, with every vCPU paused outside KVM_RUN: capture and send the

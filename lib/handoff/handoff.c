@@ -75,6 +75,8 @@ int sevm_handoff_from_fd(int sock, bool sender, const struct sevm_handoff_opts *
 	h->vm_fd = -1;
 	h->peer_vm_fd = -1;
 	h->timeout_ms = o.timeout_ms;
+	h->restore_threads = o.restore_threads;
+	pthread_mutex_init(&h->tx_lock, NULL);
 	err = sevm__peer_check(sock, o.peer_policy, o.peer_policy_ctx, &h->peer);
 	/* A receiver knows nothing before the hello: read and check it now. */
 	if (!err && !sender) {
@@ -240,6 +242,8 @@ static int prepare_sender(struct sevm_handoff *h)
 	if (!err)
 		err = sevm__kvm_caps_probe(h->vm_fd, &h->caps);
 	h->caps.protected_state = h->sev_type == SEVM_SEV_ES;
+	if (!err && !(h->vcpu_sent = calloc(h->nr_vcpus, sizeof(*h->vcpu_sent))))
+		err = sevm__fail(-ENOMEM, "vCPU table");
 	if (!err)
 		err = sevm__handoff_why_closed(h, sevm__hello_send(h));
 	if (!err)
@@ -257,6 +261,19 @@ static void free_presets(struct sevm_handoff *h)
 	h->presets = NULL;
 }
 
+/* Made now, so that the blackout pays only for waking them. */
+static int start_restore_threads(struct sevm_handoff *h)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int n = h->restore_threads;
+
+	if (!n)
+		n = cpus > 0 ? (unsigned int)cpus : 1;
+	if (n > h->nr_vcpus)
+		n = h->nr_vcpus;
+	return n > 1 ? sevm__restore_pool_new(&h->caps, h->vcpu_fds, h->nr_vcpus, n, &h->pool) : 0;
+}
+
 static int prepare_receiver(struct sevm_handoff *h)
 {
 	int err = sevm__regions_bind(h->regions, h->nr_regions, h->vm_fd);
@@ -270,6 +287,8 @@ static int prepare_receiver(struct sevm_handoff *h)
 	for (unsigned int i = 0; !err && i < h->nr_vcpus; i++)
 		err = sevm__context(sevm__vcpu_preset_read(h->vcpu_fds[i], &h->presets[i]),
 				    "vCPU %u", i);
+	if (!err)
+		err = start_restore_threads(h);
 	if (!err)
 		err = sevm__prepared_send(h);
 	return err;
@@ -303,8 +322,13 @@ void sevm_handoff_free(struct sevm_handoff *h)
 	sevm__msg_close_fds(&h->msg);
 	sevm__buf_free(&h->msg.payload);
 	sevm__buf_free(&h->out);
+	/* The threads read caps and the vCPU fds: they go first. */
+	sevm__restore_pool_free(h->pool);
 	sevm__kvm_caps_free(&h->caps);
 	free_presets(h);
+	free(h->kept);
+	free(h->vcpu_sent);
+	pthread_mutex_destroy(&h->tx_lock);
 	sevm__close(h->peer_vm_fd);
 	free(h->peer_addrs);
 	sevm__buf_free(&h->sent);

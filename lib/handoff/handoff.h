@@ -3,8 +3,10 @@
 #ifndef SEVM_HANDOFF_HANDOFF_H
 #define SEVM_HANDOFF_HANDOFF_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
+#include "../kvm/restore_pool.h"
 #include "../kvm/state.h"
 #include "peer.h"
 #include "regions.h"
@@ -70,6 +72,29 @@ struct sevm_handoff {
 
 	struct sevm__kvm_caps caps;
 	struct sevm__vcpu_preset *presets;	/* receiver: per vCPU, read in prepare */
+
+	/*
+	 * Sender: the vCPUs sent so far, by their own threads or the switch
+	 * (capture.c); the first failure, which ends the sending, and why.
+	 */
+	pthread_mutex_t tx_lock;
+	bool *vcpu_sent;
+	bool guest_sent;
+	uint64_t vcpu_items;		/* the first vCPU's, named by GUEST */
+	uint32_t tx_sections;		/* sent so far, for END */
+	uint64_t tx_payload;
+	int tx_err;
+	char tx_msg[512];
+
+	/*
+	 * Receiver: the threads restoring vCPUs (NULL: the calling one alone),
+	 * and the STATE messages they read from until the switch ends.
+	 */
+	unsigned int restore_threads;	/* asked in the options; 0: the default */
+	struct sevm__restore_pool *pool;
+	struct sevm__buf *kept;
+	unsigned int nr_kept;
+
 	struct sevm__msg msg;
 	struct sevm__buf out;
 	void *vmm_state;
@@ -96,6 +121,17 @@ int sevm__hello_read(struct sevm_handoff *h);
 int sevm__hello_send(struct sevm_handoff *h);
 int sevm__prepared_take(struct sevm_handoff *h);
 int sevm__prepared_send(struct sevm_handoff *h);
+
+/* Send one STATE message; an SEV sender keeps a copy for a take back. */
+int sevm__handoff_send_state(struct sevm_handoff *h, const void *data, size_t len);
+
+/*
+ * Capture vCPU i with caps (sync: what a KVM_RUN handed back, or NULL) and
+ * send it, GUEST first if nothing went yet;
+ * the first failure also ends every later send (tx_err).
+ */
+int sevm__handoff_send_vcpu(struct sevm_handoff *h, unsigned int i, struct sevm__kvm_caps *caps,
+			    const struct kvm_sync_regs *sync);
 
 /* Wait for a message of `type`; the peer's ABORT comes back as its error. */
 int sevm__handoff_expect(struct sevm_handoff *h, uint16_t type);

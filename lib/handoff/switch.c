@@ -17,23 +17,6 @@
 #include "handoff.h"
 
 /*
- * An SEV sender keeps what it sent: if the context moves and the receiver
- * then fails, sevm_handoff_take_back() restores it into a fresh VM.
- */
-static int send_state(struct sevm_handoff *h)
-{
-	if (h->sev_type) {
-		void *p = sevm__buf_grow(&h->sent, h->out.len);
-
-		if (!p)
-			return sevm__fail(-ENOMEM, "copy of the state for a take back");
-		memcpy(p, h->out.data, h->out.len);
-	}
-	return sevm__wire_send(h->sock, SEVM_MSG_STATE, h->out.data, h->out.len, NULL, 0,
-			       h->timeout_ms);
-}
-
-/*
  * After a failed SEV switch: if the receiver moved the context, this VM is
  * dead and resuming it is impossible; the caller must take the guest back.
  */
@@ -79,29 +62,23 @@ static int put_private(struct sevm_handoff *h, struct sevm__snap_writer *w)
 	return len < 0 ? sevm__context((int)len, "private-page bitmap") : 0;
 }
 
-static int flush_state(void *ctx)
-{
-	struct sevm_handoff *h = ctx;
-	int err = send_state(h);
-
-	sevm__buf_reset(&h->out);
-	return err;
-}
-
+/* Every vCPU not sent by its own thread, then the VM-wide state in one message. */
 static int stream_state(struct sevm_handoff *h, const void *vmm_state, size_t vmm_len)
 {
-	struct sevm__guest_desc g = { .caps = &h->caps, .vm_fd = h->vm_fd,
-				      .vcpu_fds = h->vcpu_fds, .nr_vcpus = h->nr_vcpus,
-				      .vm_type = h->info.vm_type, .flags = h->info.flags };
 	struct sevm__snap_writer w;
-	int err;
+	int err = 0;
 
+	for (unsigned int i = 0; !err && i < h->nr_vcpus; i++)
+		if (!h->vcpu_sent[i])
+			err = sevm__handoff_send_vcpu(h, i, &h->caps, NULL);
+	if (h->tx_err) {
+		sevm__set_msg(h->tx_msg);
+		return h->tx_err;
+	}
 	sevm__buf_reset(&h->out);
 	sevm__snap_sections(&w, &h->out);
-	err = sevm__guest_capture_vcpus(&g, &w, flush_state, h);
-	if (err)
-		return err;
-	/* The VM-wide state goes after every vCPU's, in one message. */
+	w.nr_sections = h->tx_sections;
+	w.payload_bytes = h->tx_payload;
 	err = h->private_pages ? put_private(h, &w) : 0;
 	if (!err && vmm_state)
 		err = sevm__snap_put(&w, SEVM_SECT_VMM, 0, 0, vmm_state, vmm_len);
@@ -110,7 +87,7 @@ static int stream_state(struct sevm_handoff *h, const void *vmm_state, size_t vm
 		err = sevm__vm_capture(h->vm_fd, &w);
 	if (!err)
 		err = sevm__snap_end(&w);
-	return err ? err : send_state(h);
+	return err ? err : sevm__handoff_send_state(h, h->out.data, h->out.len);
 }
 
 static int sender_switch(struct sevm_handoff *h, const void *vmm_state, size_t vmm_len)
@@ -213,14 +190,31 @@ static int take_other(void *ctx, const struct sevm__sect *s)
 	return 0;
 }
 
+/* Restore threads read from the message until the switch ends: it stays, a new one comes. */
+static int keep_message(struct sevm_handoff *h)
+{
+	struct sevm__buf *grown = realloc(h->kept, (h->nr_kept + 1) * sizeof(*grown));
+
+	if (!grown)
+		return sevm__fail(-ENOMEM, "STATE message %u", h->nr_kept + 1);
+	h->kept = grown;
+	h->kept[h->nr_kept++] = h->msg.payload;
+	memset(&h->msg.payload, 0, sizeof(h->msg.payload));
+	return 0;
+}
+
 static int receive_state(struct sevm_handoff *h, struct sevm__guest_rx *rx)
 {
 	while (!sevm__guest_rx_done(rx)) {
 		int err = sevm__handoff_expect(h, SEVM_MSG_STATE);
+		const struct sevm__buf *m = &h->msg.payload;
 
-		if (err)
-			return err;
-		err = sevm__guest_rx_apply(rx, h->msg.payload.data, h->msg.payload.len);
+		if (!err && h->pool) {
+			err = keep_message(h);
+			m = &h->kept[h->nr_kept - 1];
+		}
+		if (!err)
+			err = sevm__guest_rx_apply(rx, m->data, m->len);
 		if (err)
 			return err;
 	}
@@ -242,7 +236,18 @@ static int with_rx(struct sevm_handoff *h, int (*fn)(struct sevm_handoff *,
 	rx.presets = h->presets;
 	rx.other = take_other;
 	rx.ctx = h;
+	rx.pool = h->pool;
 	err = fn(h, &rx);
+	if (err && h->pool) {
+		char why[512];
+
+		/* The threads may still read the messages: done with them first. */
+		snprintf(why, sizeof(why), "%s", sevm_last_error());
+		sevm__restore_pool_wait(h->pool);
+		sevm__set_msg(why);
+	}
+	while (h->nr_kept)
+		sevm__buf_free(&h->kept[--h->nr_kept]);
 	sevm__guest_rx_free(&rx);
 	return err;
 }

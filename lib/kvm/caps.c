@@ -108,6 +108,11 @@ static int probe_vm(int vm_fd, struct sevm__kvm_caps *caps)
 	if (r < 0)
 		return r;
 	caps->nested_size = (uint32_t)r;
+	/* Which KVM_SYNC_X86_* fields a KVM_RUN can hand back in struct kvm_run. */
+	r = check_extension(vm_fd, KVM_CAP_SYNC_REGS, "SYNC_REGS");
+	if (r < 0)
+		return r;
+	caps->sync_regs = (uint32_t)r;
 	return 0;
 }
 

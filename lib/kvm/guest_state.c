@@ -5,6 +5,23 @@
 
 #include "../core/error.h"
 #include "guest_state.h"
+#include "restore_pool.h"
+
+int sevm__guest_put_header(const struct sevm__guest_desc *g, uint64_t vcpu_items,
+			   struct sevm__snap_writer *w)
+{
+	struct sevm__sect_guest s = { .nr_vcpus = g->nr_vcpus, .vm_type = g->vm_type,
+				      .flags = g->flags, .vcpu_items = vcpu_items };
+
+	return sevm__snap_put(w, SEVM_SECT_GUEST, SEVM_SNAP_MANDATORY, 0, &s, sizeof(s));
+}
+
+int sevm__guest_same_items(unsigned int i, uint64_t items, uint64_t first)
+{
+	return items == first ? 0 :
+	       sevm__fail(-EIO, "vCPU %u has state items 0x%llx, the first vCPU 0x%llx", i,
+			  (unsigned long long)items, (unsigned long long)first);
+}
 
 /* vCPU 0 travels behind the GUEST section, which names the items every vCPU has. */
 static int put_first_vcpu(const struct sevm__guest_desc *g, struct sevm__snap_writer *w,
@@ -12,16 +29,12 @@ static int put_first_vcpu(const struct sevm__guest_desc *g, struct sevm__snap_wr
 {
 	struct sevm__buf first = { 0 };
 	struct sevm__snap_writer w0;
-	struct sevm__sect_guest s = { .nr_vcpus = g->nr_vcpus, .vm_type = g->vm_type,
-				      .flags = g->flags };
 	int err;
 
 	sevm__snap_sections(&w0, &first);
 	err = sevm__vcpu_capture(g->caps, g->vcpu_fds[0], 0, &w0, items);
-	if (!err) {
-		s.vcpu_items = *items;
-		err = sevm__snap_put(w, SEVM_SECT_GUEST, SEVM_SNAP_MANDATORY, 0, &s, sizeof(s));
-	}
+	if (!err)
+		err = sevm__guest_put_header(g, *items, w);
 	if (!err) {
 		void *p = sevm__buf_grow(w->buf, first.len);
 
@@ -49,9 +62,8 @@ int sevm__guest_capture_vcpus(const struct sevm__guest_desc *g, struct sevm__sna
 		err = flush(ctx);
 	for (unsigned int i = 1; !err && i < g->nr_vcpus; i++) {
 		err = sevm__vcpu_capture(g->caps, g->vcpu_fds[i], i, w, &items);
-		if (!err && items != items0)
-			err = sevm__fail(-EIO, "vCPU %u has state items 0x%llx, vCPU 0 0x%llx", i,
-					 (unsigned long long)items, (unsigned long long)items0);
+		if (!err)
+			err = sevm__guest_same_items(i, items, items0);
 		if (!err && flush)
 			err = flush(ctx);
 	}
@@ -113,7 +125,8 @@ static int restore_complete(struct sevm__guest_rx *rx)
 					  "in one message", i, (unsigned long long)img->items,
 					  (unsigned long long)rx->expected);
 		img->preset = rx->presets ? &rx->presets[i] : NULL;
-		err = sevm__vcpu_restore(rx->g.caps, rx->g.vcpu_fds[i], i, img, rx->expected);
+		err = rx->pool ? sevm__restore_pool_add(rx->pool, i, img, rx->expected) :
+				 sevm__vcpu_restore(rx->g.caps, rx->g.vcpu_fds[i], i, img, rx->expected);
 		if (err)
 			return err;
 		rx->restored[i] = true;
@@ -148,7 +161,8 @@ static int take_section(struct sevm__guest_rx *rx, const struct sevm__sect *s)
 			return err;
 		if (rx->nr_restored != rx->g.nr_vcpus)
 			return sevm__fail(-SEVM_ERR_FORMAT, "VM state before every vCPU's");
-		return sevm__vm_restore_section(rx->g.vm_fd, s);
+		err = rx->pool ? sevm__restore_pool_wait(rx->pool) : 0;
+		return err ? err : sevm__vm_restore_section(rx->g.vm_fd, s);
 	case SEVM_SECT_PRIVATE:
 	case SEVM_SECT_VMM:
 		return rx->other ? rx->other(rx->ctx, s) : sevm__snap_unknown(s);
@@ -156,7 +170,7 @@ static int take_section(struct sevm__guest_rx *rx, const struct sevm__sect *s)
 		if (rx->nr_restored != rx->g.nr_vcpus)
 			return sevm__fail(-SEVM_ERR_FORMAT, "END after %u of %u vCPUs",
 					  rx->nr_restored, rx->g.nr_vcpus);
-		return 0;
+		return rx->pool ? sevm__restore_pool_wait(rx->pool) : 0;
 	default:
 		return sevm__snap_unknown(s);
 	}

@@ -14,6 +14,8 @@
 
 #include "state.h"
 
+struct sevm__restore_pool;
+
 struct sevm__guest_desc {
 	struct sevm__kvm_caps *caps;
 	int vm_fd;
@@ -31,6 +33,13 @@ struct sevm__guest_desc {
 int sevm__guest_capture_vcpus(const struct sevm__guest_desc *g, struct sevm__snap_writer *w,
 			      int (*flush)(void *ctx), void *ctx);
 
+/* The GUEST section: every vCPU's sections name vcpu_items (SEVM__VCPU_ITEM bits). */
+int sevm__guest_put_header(const struct sevm__guest_desc *g, uint64_t vcpu_items,
+			   struct sevm__snap_writer *w);
+
+/* 0 when vCPU i captured the items the first one did, else -EIO saying so. */
+int sevm__guest_same_items(unsigned int i, uint64_t items, uint64_t first);
+
 /*
  * The receiving side: sections in any split across calls of
  * sevm__guest_rx_apply(), each vCPU restored once its sections are all in,
@@ -42,6 +51,12 @@ struct sevm__guest_rx {
 	const struct sevm__vcpu_preset *presets;	/* per vCPU, or NULL */
 	int (*other)(void *ctx, const struct sevm__sect *s);
 	void *ctx;
+	/*
+	 * NULL: each vCPU is restored as its sections are in.  Else queued to
+	 * these threads, and waited for before the VM-wide sections and at END;
+	 * the input given to sevm__guest_rx_apply() must then stay until then.
+	 */
+	struct sevm__restore_pool *pool;
 	struct sevm__snap_reader r;
 	uint64_t expected;
 	bool have_guest;

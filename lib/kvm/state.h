@@ -33,6 +33,7 @@ struct sevm__kvm_caps {
 	bool vcpu_events;
 	bool tsc_control;	/* KVM_CAP_TSC_CONTROL: TSC frequency can be set */
 	uint32_t nested_size;	/* KVM_CAP_NESTED_STATE; 0 → none */
+	uint32_t sync_regs;	/* KVM_CAP_SYNC_REGS: KVM_SYNC_X86_* a KVM_RUN can return */
 	/*
 	 * SEV-ES: the registers live in the encrypted VMSA, which the MOVE of
 	 * the encryption context carries; KVM refuses their getters and setters
@@ -54,6 +55,27 @@ void sevm__kvm_caps_free(struct sevm__kvm_caps *caps);
  */
 int sevm__vcpu_capture(struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t index,
 		       struct sevm__snap_writer *w, uint64_t *items);
+
+/*
+ * The same, with the registers, segment registers and events a KVM_RUN
+ * just handed back in struct kvm_run (sevm__vcpu_quiesce_sync()) taken in
+ * place of three getters; sync NULL: every item from its getter.
+ */
+int sevm__vcpu_capture_synced(struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t index,
+			      const struct kvm_sync_regs *sync, struct sevm__snap_writer *w,
+			      uint64_t *items);
+
+/* The KVM_SYNC_X86_* fields capture takes from a KVM_RUN. */
+#define SEVM__SYNC_FIELDS (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
+
+/*
+ * sevm_vcpu_quiesce()'s KVM_RUN, from the vCPU's thread, with the
+ * SEVM__SYNC_FIELDS handed back into *sync.  0 with *synced true; 0 with
+ * *synced false when the kernel stored nothing (KVM_RUN ended before it
+ * could); -EAGAIN when KVM_RUN came back with a new exit to handle.
+ */
+int sevm__vcpu_quiesce_sync(int vcpu_fd, struct kvm_run *run, struct kvm_sync_regs *sync,
+			    bool *synced);
 
 /*
  * What a destination vCPU holds before the guest pauses, read while it has

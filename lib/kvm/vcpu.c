@@ -342,10 +342,64 @@ static int capture_nested(const struct sevm__kvm_caps *caps, int fd, uint32_t in
 	return r < 0 ? r : 1;
 }
 
+_Static_assert(offsetof(struct kvm_sregs, interrupt_bitmap) ==
+	       offsetof(struct kvm_sregs2, flags), "kvm_sregs and kvm_sregs2 share their head");
+
+/* CR0.PG, CR4.PAE, not EFER.LMA: the CPU holds PDPTRs, which only SREGS2 carries. */
+static bool pae_paging(const struct kvm_sregs *s)
+{
+	return (s->cr0 & (1ull << 31)) && (s->cr4 & (1ull << 5)) && !(s->efer & (1ull << 10));
+}
+
+/*
+ * An item a KVM_RUN handed back (KVM_CAP_SYNC_REGS) instead of its getter,
+ * which runs the same kernel code: 1 when put, 0 when the getter must read
+ * it.  KVM_GET_SREGS2 is KVM_GET_SREGS without the interrupt bitmap (the
+ * vCPU events carry the injected interrupt) and with the PDPTRs, which
+ * exist only under PAE paging: elsewhere the two agree byte for byte.
+ */
+static int capture_synced(const struct sevm__kvm_caps *caps, uint32_t id,
+			  const struct kvm_sync_regs *sync, uint32_t index,
+			  struct sevm__snap_writer *w)
+{
+	struct kvm_sregs2 s2;
+	int r;
+
+	switch (id) {
+	case SEVM_SECT_REGS:
+		r = sevm__snap_put(w, id, SEVM_SNAP_MANDATORY, index, &sync->regs,
+				   sizeof(sync->regs));
+		break;
+	case SEVM_SECT_EVENTS:
+		r = sevm__snap_put(w, id, SEVM_SNAP_MANDATORY, index, &sync->events,
+				   sizeof(sync->events));
+		break;
+	case SEVM_SECT_SREGS:
+		r = sevm__snap_put(w, id, SEVM_SNAP_MANDATORY, index, &sync->sregs,
+				   sizeof(sync->sregs));
+		break;
+	case SEVM_SECT_SREGS2:
+		if (!caps->sregs2 || pae_paging(&sync->sregs))
+			return 0;
+		memset(&s2, 0, sizeof(s2));
+		memcpy(&s2, &sync->sregs, offsetof(struct kvm_sregs2, flags));
+		r = sevm__snap_put(w, id, SEVM_SNAP_MANDATORY, index, &s2, sizeof(s2));
+		break;
+	default:
+		return 0;
+	}
+	return r < 0 ? r : 1;
+}
+
 /* 1: captured, 0: this VM has no such state, < 0: failed. */
 static int capture_item(struct sevm__kvm_caps *caps, const struct item *it, int fd,
-			uint32_t index, struct sevm__snap_writer *w)
+			uint32_t index, const struct kvm_sync_regs *sync,
+			struct sevm__snap_writer *w)
 {
+	int r = sync ? capture_synced(caps, it->id, sync, index, w) : 0;
+
+	if (r)
+		return r;
 	switch (it->id) {
 	case SEVM_SECT_CPUID:	return capture_cpuid(fd, index, w);
 	case SEVM_SECT_TSC_KHZ:	return capture_tsc_khz(fd, index, w);
@@ -358,6 +412,13 @@ static int capture_item(struct sevm__kvm_caps *caps, const struct item *it, int 
 int sevm__vcpu_capture(struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t index,
 		       struct sevm__snap_writer *w, uint64_t *items_out)
 {
+	return sevm__vcpu_capture_synced(caps, vcpu_fd, index, NULL, w, items_out);
+}
+
+int sevm__vcpu_capture_synced(struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t index,
+			      const struct kvm_sync_regs *sync, struct sevm__snap_writer *w,
+			      uint64_t *items_out)
+{
 	uint64_t got = 0;
 
 	for (int i = 0; i < NR_ITEMS; i++) {
@@ -366,7 +427,7 @@ int sevm__vcpu_capture(struct sevm__kvm_caps *caps, int vcpu_fd, uint32_t index,
 
 		if (!captured_here(caps, it->id))
 			continue;
-		r = capture_item(caps, it, vcpu_fd, index, w);
+		r = capture_item(caps, it, vcpu_fd, index, sync, w);
 		if (r < 0)
 			return sevm__context(r, "vCPU %u", index);
 		if (r > 0)

@@ -463,6 +463,77 @@ START_TEST(every_item_this_kernel_has_is_captured)
 }
 END_TEST
 
+/* One vCPU's sections: from its getters, or (sync) with a KVM_RUN's in place of three. */
+static uint64_t capture_one(struct rig *g, struct vm *v, unsigned int i,
+			    const struct kvm_sync_regs *sync, struct sevm__buf *buf)
+{
+	struct sevm__snap_writer w;
+	uint64_t items;
+
+	sevm__buf_reset(buf);
+	sevm__snap_sections(&w, buf);
+	LIB_OK(sevm__vcpu_capture_synced(&g->caps_a, v->vcpu[i], i, sync, &w, &items));
+	return items;
+}
+
+static void same_section(const struct loaded *a, const struct loaded *b, unsigned int i,
+			 uint32_t id)
+{
+	const struct sevm__sect *x = find(a, i, id), *y = find(b, i, id);
+
+	ck_assert_uint_eq(x->len, y->len);
+	ck_assert_msg(!memcmp(x->data, y->data, x->len), "vCPU %u: %s differs", i,
+		      item_names[id - SEVM_SECT_CPUID]);
+}
+
+/*
+ * What a KVM_RUN hands back (KVM_CAP_SYNC_REGS) is what the getters give:
+ * registers, events, and the segment registers as SREGS2 — outside PAE
+ * paging, where the PDPTRs are, which the getter then still reads.
+ */
+START_TEST(synced_items_equal_their_getters)
+{
+	struct sevm__buf x = { 0 }, y = { 0 };
+	struct kvm_sync_regs sync;
+	struct loaded lx, ly;
+	struct kvm_sregs sr;
+	bool synced;
+	struct rig g;
+
+	rig_up(&g);
+	if ((g.caps_a.sync_regs & SEVM__SYNC_FIELDS) != SEVM__SYNC_FIELDS) {
+		printf("SKIP synced_items_equal_their_getters: KVM_CAP_SYNC_REGS is 0x%x here\n",
+		       g.caps_a.sync_regs);
+		rig_down(&g);
+		return;
+	}
+	/* A's vCPUs counted in real mode; vCPU 1 of B is put in PAE paging. */
+	OK(ioctl(g.b.vcpu[1], KVM_GET_SREGS, &sr));
+	sr.cr3 = 0x10000;
+	sr.cr4 |= 1u << 5;
+	sr.cr0 |= 1u | (1u << 31);
+	OK(ioctl(g.b.vcpu[1], KVM_SET_SREGS, &sr));
+	for (unsigned int k = 0; k < 2 * NR_VCPUS; k++) {
+		struct vm *v = k < NR_VCPUS ? &g.a : &g.b;
+		unsigned int i = k % NR_VCPUS;
+		uint64_t items;
+
+		LIB_OK(sevm__vcpu_quiesce_sync(v->vcpu[i], v->run[i], &sync, &synced));
+		ck_assert(synced);
+		items = capture_one(&g, v, i, &sync, &x);
+		ck_assert_uint_eq(capture_one(&g, v, i, NULL, &y), items);
+		load(&x, &lx, -1, 0);
+		load(&y, &ly, -1, 0);
+		same_section(&lx, &ly, i, SEVM_SECT_REGS);
+		same_section(&lx, &ly, i, SEVM_SECT_EVENTS);
+		same_section(&lx, &ly, i, g.caps_a.sregs2 ? SEVM_SECT_SREGS2 : SEVM_SECT_SREGS);
+	}
+	sevm__buf_free(&x);
+	sevm__buf_free(&y);
+	rig_down(&g);
+}
+END_TEST
+
 /* Without an in-kernel irqchip there is no LAPIC, PIC, IOAPIC or PIT: left out, not faked. */
 START_TEST(no_irqchip_leaves_those_out)
 {
@@ -1067,6 +1138,7 @@ int main(void)
 	tcase_add_test(tc, preset_state_is_not_set_again);
 	tcase_add_test(tc, preset_small_items_are_not_set_again);
 	tcase_add_test(tc, every_item_this_kernel_has_is_captured);
+	tcase_add_test(tc, synced_items_equal_their_getters);
 	tcase_add_test(tc, no_irqchip_leaves_those_out);
 	tcase_add_test(tc, truncated_image_is_refused_before_any_setter);
 	tcase_add_test(tc, unlisted_or_doubled_item_is_refused);

@@ -200,7 +200,15 @@ static struct sevm_handoff *old_vmm(struct vmm *v, int sock, enum sevm_sev_type 
 	return h;
 }
 
-static void hand_over(enum sevm_sev_type type)
+/* As a VMM's vCPU threads would as they pause; here from this thread (the model's vCPUs do not run). */
+static void capture_each(struct sevm_handoff *h)
+{
+	for (unsigned int i = 0; i < NR_VCPUS; i++)
+		ck_assert_msg(sevm_handoff_capture_vcpu(h, i, NULL) == 0, "vCPU %u: %s", i,
+			      sevm_last_error());
+}
+
+static void hand_over(enum sevm_sev_type type, bool each)
 {
 	struct vmm v = { 0 };
 	struct sevm_handoff *h;
@@ -214,6 +222,8 @@ static void hand_over(enum sevm_sev_type type)
 	assert_plaintext(v.vm, v.ram);
 	pid = spawn_new_vmm(&sock, 0);
 	h = old_vmm(&v, sock, type);
+	if (each)
+		capture_each(h);
 	ck_assert_msg(sevm_handoff_switch(h, NULL, 0) == 0, "%s", sevm_last_error());
 	/* The handle of a source whose context moved says it is dead. */
 	ck_assert_int_eq(sevm_handoff_switch(h, NULL, 0), -EIO);
@@ -229,18 +239,24 @@ static void hand_over(enum sevm_sev_type type)
 
 START_TEST(sev_guest_moves_to_a_new_process)
 {
-	hand_over(SEVM_SEV);
+	hand_over(SEVM_SEV, false);
 }
 END_TEST
 
 START_TEST(sev_es_guest_moves_to_a_new_process)
 {
-	hand_over(SEVM_SEV_ES);
+	hand_over(SEVM_SEV_ES, false);
+}
+END_TEST
+
+START_TEST(sev_es_vcpus_sent_ahead_of_the_switch)
+{
+	hand_over(SEVM_SEV_ES, true);
 }
 END_TEST
 
 /* The new VMM dies after the MOVE: the old one takes the guest back. */
-static void take_back(enum sevm_sev_type type)
+static void take_back(enum sevm_sev_type type, bool each)
 {
 	struct vmm v = { 0 }, fresh = { 0 };
 	struct sevm_handoff *h;
@@ -251,6 +267,8 @@ static void take_back(enum sevm_sev_type type)
 	launch(&v, type);
 	pid = spawn_new_vmm(&sock, SEVM_MSG_RESUMED);
 	h = old_vmm(&v, sock, type);
+	if (each)
+		capture_each(h);
 	err = sevm_handoff_switch(h, NULL, 0);
 	ck_assert_msg(err == -SEVM_ERR_MOVED, "switch gave %d: %s", err, sevm_last_error());
 	ck_assert_ptr_nonnull(strstr(sevm_last_error(), "take the guest back"));
@@ -292,13 +310,20 @@ END_TEST
 
 START_TEST(sev_guest_taken_back_when_receiver_dies)
 {
-	take_back(SEVM_SEV);
+	take_back(SEVM_SEV, false);
 }
 END_TEST
 
 START_TEST(sev_es_guest_taken_back_when_receiver_dies)
 {
-	take_back(SEVM_SEV_ES);
+	take_back(SEVM_SEV_ES, false);
+}
+END_TEST
+
+/* The kept state is then what the vCPUs' own messages and the switch's sent. */
+START_TEST(sev_es_guest_sent_ahead_taken_back)
+{
+	take_back(SEVM_SEV_ES, true);
 }
 END_TEST
 
@@ -310,6 +335,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, sev_guest_moves_to_a_new_process);
 	tcase_add_test(tc, sev_es_guest_moves_to_a_new_process);
+	tcase_add_test(tc, sev_es_vcpus_sent_ahead_of_the_switch);
+	tcase_add_test(tc, sev_es_guest_sent_ahead_taken_back);
 	tcase_add_test(tc, sev_guest_stays_when_receiver_dies_before_the_move);
 	tcase_add_test(tc, sev_guest_taken_back_when_receiver_dies);
 	tcase_add_test(tc, sev_es_guest_taken_back_when_receiver_dies);
