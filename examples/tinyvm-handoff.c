@@ -42,6 +42,16 @@ static int describe(struct tinyvm *vm, struct sevm_handoff *h)
 	return err ? err : sevm_handoff_add_region(h, &r);
 }
 
+/*
+ * The vCPU's own thread, as it pauses; with its kvm_run the library also
+ * completes the last exit's instruction.  A failure stays with the handle:
+ * the switch reports it, and the guest is resumed.
+ */
+static bool capture_on_park(struct tinyvm *vm, unsigned int i, void *h)
+{
+	return sevm_handoff_capture_vcpu(h, i, vm->vcpus[i].run) == 0;
+}
+
 int tinyvm_handoff_send(struct tinyvm *vm, struct sevm_handoff *h,
 			struct tinyvm_handoff_times *t)
 {
@@ -56,8 +66,11 @@ int tinyvm_handoff_send(struct tinyvm *vm, struct sevm_handoff *h,
 		err = sevm_handoff_prepare(h);
 	if (err)
 		goto out;
+	if (!t->capture_in_switch)
+		tinyvm_set_park_hook(vm, capture_on_park, h);
 	t->pause_ns = now_ns();
 	err = tinyvm_pause(vm);
+	tinyvm_set_park_hook(vm, NULL, NULL);
 	if (err)
 		goto out;
 	t->paused_ns = now_ns();
@@ -101,11 +114,14 @@ int tinyvm_handoff_receive(struct tinyvm *vm, struct sevm_handoff *h,
 		fds[i] = vm->vcpus[i].fd;
 	if (!err)
 		err = sevm_handoff_set_vm(h, vm->vm_fd, fds, gi.nr_vcpus);
-	if (!err)
-		err = sevm_handoff_prepare(h);
-	/* Threads are made now, parked, so that only a wake-up is left for the blackout. */
+	/*
+	 * Threads are made now, parked, so that only a wake-up is left for the
+	 * blackout; before prepare, which tells the old VMM it may pause.
+	 */
 	if (!err)
 		err = tinyvm_start_paused(vm);
+	if (!err)
+		err = sevm_handoff_prepare(h);
 	if (err)
 		return err;
 	err = sevm_handoff_switch_receive(h, &blob, &len);

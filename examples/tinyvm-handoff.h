@@ -15,6 +15,12 @@
 
 struct tinyvm_handoff_times {
 	bool verify_ram;	/* in: checksum guest RAM on both sides (inside the blackout) */
+	/*
+	 * in, old VMM: the switch captures every vCPU, one after another,
+	 * instead of each vCPU thread its own as it pauses
+	 * (sevm_handoff_capture_vcpu()).
+	 */
+	bool capture_in_switch;
 	uint64_t pause_ns;	/* CLOCK_MONOTONIC when the old VMM began to pause */
 	uint64_t paused_ns;	/* every vCPU out of KVM_RUN */
 	uint64_t switched_ns;	/* switch returned */

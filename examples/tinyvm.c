@@ -531,6 +531,9 @@ static void run_once(const struct tinyvm *vm, struct tinyvm_vcpu *v)
 /* Leave the guest with its last instruction complete, and say so. */
 static void park(struct tinyvm *vm, struct tinyvm_vcpu *v)
 {
+	/* Published by set_cmd(CMD_PAUSE), which this thread acquired. */
+	if (vm->park_hook && !v->stopped && vm->park_hook(vm, v->index, vm->park_ctx))
+		v->exit_pending = false;
 	if (!v->stopped && (v->exit_pending || (vm->flags & TINYVM_F_ALWAYS_QUIESCE))) {
 		int r = sevm_vcpu_quiesce(v->fd, v->run);
 
@@ -546,6 +549,19 @@ static void park(struct tinyvm *vm, struct tinyvm_vcpu *v)
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_RELAXED);
 	if (__atomic_add_fetch(&vm->acks, 1, __ATOMIC_ACQ_REL) == vm->nr_vcpus)
 		futex_wake(&vm->acks, 1);
+}
+
+/*
+ * The first KVM_RUN since tinyvm_resume() cleared the stamps, and its first
+ * exit: a clock read each, and one load per KVM_RUN until they are taken.
+ */
+static void run_stamped(const struct tinyvm *vm, struct tinyvm_vcpu *v)
+{
+	if (!v->run_ns)
+		__atomic_store_n(&v->run_ns, now_ns(), __ATOMIC_RELAXED);
+	run_once(vm, v);
+	if (v->exit_pending && !v->exit_ns)
+		__atomic_store_n(&v->exit_ns, now_ns(), __ATOMIC_RELAXED);
 }
 
 static void *vcpu_thread(void *arg)
@@ -575,7 +591,7 @@ static void *vcpu_thread(void *arg)
 			if (v->stopped)
 				futex_wait(&vm->cmd, cmd);
 			else
-				run_once(vm, v);
+				run_stamped(vm, v);
 		}
 	}
 }
@@ -690,6 +706,13 @@ int tinyvm_pause(struct tinyvm *vm)
 	return 0;
 }
 
+void tinyvm_set_park_hook(struct tinyvm *vm,
+			  bool (*fn)(struct tinyvm *vm, unsigned int i, void *ctx), void *ctx)
+{
+	vm->park_hook = fn;
+	vm->park_ctx = ctx;
+}
+
 int tinyvm_resume(struct tinyvm *vm)
 {
 	if (!vm->threads_started)
@@ -697,6 +720,11 @@ int tinyvm_resume(struct tinyvm *vm)
 	if (!vm->paused)
 		return 0;
 	vm->paused = false;
+	/* The threads are parked: set_cmd() publishes this to them. */
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].run_ns = vm->vcpus[i].exit_ns = 0;
+	/* Before the wake-up: the threads it wakes may preempt this one. */
+	vm->resume_ns = now_ns();
 	set_cmd(vm, CMD_RUN);
 	return 0;
 }
@@ -755,6 +783,15 @@ uint32_t tinyvm_last_beat(const struct tinyvm *vm, unsigned int i)
 uint64_t tinyvm_errors(const struct tinyvm *vm, unsigned int i)
 {
 	return i < vm->nr_vcpus ? __atomic_load_n(&vm->vcpus[i].errors, __ATOMIC_RELAXED) : 0;
+}
+
+void tinyvm_run_stamps(const struct tinyvm *vm, unsigned int i, uint64_t *run_ns,
+		       uint64_t *exit_ns)
+{
+	const struct tinyvm_vcpu *v = i < vm->nr_vcpus ? &vm->vcpus[i] : NULL;
+
+	*run_ns = v ? __atomic_load_n(&v->run_ns, __ATOMIC_RELAXED) : 0;
+	*exit_ns = v ? __atomic_load_n(&v->exit_ns, __ATOMIC_RELAXED) : 0;
 }
 
 uint64_t tinyvm_total_errors(const struct tinyvm *vm)

@@ -62,6 +62,9 @@ struct tinyvm_vcpu {
 	bool stopped;		/* an unexpected exit ended this vCPU (see stderr) */
 	bool exit_pending;	/* last KVM_RUN returned an exit: its instruction may be unfinished */
 	struct tinyvm *vm;
+	/* CLOCK_MONOTONIC since the guest was last let run; read with tinyvm_run_stamps() */
+	uint64_t run_ns;	/* the thread's first KVM_RUN */
+	uint64_t exit_ns;	/* the first KVM_RUN that came back with an exit */
 };
 
 struct tinyvm {
@@ -76,6 +79,9 @@ struct tinyvm {
 	unsigned int flags;
 	uint32_t period;	/* heartbeat period, a power of two */
 	uint64_t slot_ns;	/* time KVM_SET_USER_MEMORY_REGION took (grows with RAM) */
+	uint64_t resume_ns;	/* CLOCK_MONOTONIC: the last tinyvm_resume() let the threads run */
+	bool (*park_hook)(struct tinyvm *vm, unsigned int i, void *ctx);
+	void *park_ctx;
 	size_t run_size;
 	unsigned int nr_cpus;	/* online CPUs, for pause's wait */
 
@@ -133,6 +139,17 @@ int tinyvm_start_paused(struct tinyvm *vm);
  * may then use the vCPU fds from its own thread.  No sleeps.
  */
 int tinyvm_pause(struct tinyvm *vm);
+
+/*
+ * While paused or running, for the pauses to come: each vCPU thread calls
+ * fn(vm, its index, ctx) as it pauses, out of KVM_RUN, before
+ * tinyvm_pause() can return.  fn returns true when it completed the last
+ * exit's instruction itself (a KVM_RUN with immediate_exit, as
+ * sevm_vcpu_quiesce() or sevm_handoff_capture_vcpu() with the kvm_run do);
+ * false, and the thread does that after it.  NULL: no hook.
+ */
+void tinyvm_set_park_hook(struct tinyvm *vm,
+			  bool (*fn)(struct tinyvm *vm, unsigned int i, void *ctx), void *ctx);
 int tinyvm_resume(struct tinyvm *vm);
 
 /* Stop and join the threads, unmap, close the fds (mem_fd only if owned).  Idempotent. */
@@ -163,5 +180,15 @@ uint32_t tinyvm_last_beat(const struct tinyvm *vm, unsigned int i);
 uint64_t tinyvm_errors(const struct tinyvm *vm, unsigned int i);
 /* Sum of the errors of every vCPU. */
 uint64_t tinyvm_total_errors(const struct tinyvm *vm);
+
+/*
+ * When vCPU i's thread, last let run (tinyvm_start() or tinyvm_resume()),
+ * first called KVM_RUN, and when a KVM_RUN first came back with an exit:
+ * the guest had then executed on it.  CLOCK_MONOTONIC ns; 0 for what has
+ * not happened yet.  A benchmark reads how long a released guest takes to
+ * run again.
+ */
+void tinyvm_run_stamps(const struct tinyvm *vm, unsigned int i, uint64_t *run_ns,
+		       uint64_t *exit_ns);
 
 #endif /* TINYVM_H */

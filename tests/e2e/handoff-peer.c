@@ -39,11 +39,16 @@ static int peer_fail(const char *what, int err)
 	return 1;
 }
 
-static int take(int fd, struct tinyvm *vm)
+/* serial: the calling thread restores every vCPU, as before restore threads. */
+static int take(int fd, struct tinyvm *vm, bool serial)
 {
 	struct tinyvm_handoff_times t = { .verify_ram = true };
+	struct sevm_handoff_opts o = opts;
 	struct sevm_handoff *h;
-	int err = sevm_handoff_from_fd(fd, false, &opts, &h);
+	int err;
+
+	o.restore_threads = serial ? 1 : 0;
+	err = sevm_handoff_from_fd(fd, false, &o, &h);
 
 	if (err)
 		return peer_fail("from_fd", err);
@@ -108,7 +113,7 @@ static int crash_after_go(int fd)
 	struct tinyvm vm = { 0 };
 
 	tu_die_before_msg(SEVM_MSG_RESUMED);
-	take(fd, &vm);
+	take(fd, &vm, false);
 	return peer_fail("still alive after GO", -EINVAL);
 }
 
@@ -119,13 +124,14 @@ static int crash_in_restore(int fd, unsigned int n)
 
 	crash_at = n;
 	sevm_set_backend(&b);
-	take(fd, &vm);
+	take(fd, &vm, false);
 	return peer_fail("still alive after the crash point", -EINVAL);
 }
 
 static int expect_fail(int fd, const char *what)
 {
-	int want = !strcmp(what, "CHECKSUM") ? -SEVM_ERR_CHECKSUM : -SEVM_ERR_FORMAT;
+	int want = !strcmp(what, "CHECKSUM") ? -SEVM_ERR_CHECKSUM :
+		   !strcmp(what, "PEER") ? -SEVM_ERR_PEER : -SEVM_ERR_FORMAT;
 	struct tinyvm_handoff_times t = { 0 };
 	struct tinyvm vm = { 0 };
 	struct sevm_handoff *h;
@@ -152,8 +158,8 @@ int main(int argc, char **argv)
 		return 2;
 	fd = !strcmp(argv[1], "other-uid") ? -1 : atoi(argv[2]);
 	fds_before = tu_count_fds();
-	if (!strcmp(argv[1], "ok")) {
-		r = take(fd, &vm);
+	if (!strcmp(argv[1], "ok") || !strcmp(argv[1], "serial")) {
+		r = take(fd, &vm, !strcmp(argv[1], "serial"));
 		tinyvm_destroy(&vm);
 		/* The socket went with the handle; nothing else may be left open. */
 		if (!r && tu_count_fds() != fds_before - 1)
@@ -161,7 +167,7 @@ int main(int argc, char **argv)
 		return r;
 	}
 	if (!strcmp(argv[1], "chain"))
-		return take(fd, &vm) ? 1 : pass_on(argv[0], &vm);
+		return take(fd, &vm, false) ? 1 : pass_on(argv[0], &vm);
 	if (!strcmp(argv[1], "free-after-hello")) {
 		err = sevm_handoff_from_fd(fd, false, &opts, &h);
 		if (err)

@@ -60,9 +60,9 @@ static pid_t spawn(const char *mode, const char *arg, int *sock)
 	return pid;
 }
 
-static int hand_over(struct tinyvm *vm, int sock)
+static int hand_over(struct tinyvm *vm, int sock, bool serial)
 {
-	struct tinyvm_handoff_times t = { .verify_ram = true };
+	struct tinyvm_handoff_times t = { .verify_ram = true, .capture_in_switch = serial };
 	struct sevm_handoff *h;
 	int err = sevm_handoff_from_fd(sock, true, &opts, &h);
 
@@ -90,7 +90,8 @@ static void run_case(const char *mode, const char *arg, bool ok, int *err_out)
 
 	boot(&vm, 4);
 	pid = spawn(mode, arg, &sock);
-	err = hand_over(&vm, sock);
+	/* "serial": one thread captures (the switch), one restores, as before issue 9. */
+	err = hand_over(&vm, sock, !strcmp(mode, "serial"));
 	if (ok) {
 		ck_assert_msg(err == 0, "%s: %s", mode, sevm_last_error());
 	} else {
@@ -111,6 +112,12 @@ static void run_case(const char *mode, const char *arg, bool ok, int *err_out)
 START_TEST(guest_moves_and_continues_exactly)
 {
 	run_case("ok", NULL, true, NULL);
+}
+END_TEST
+
+START_TEST(guest_moves_captured_and_restored_on_one_thread_each)
+{
+	run_case("serial", NULL, true, NULL);
 }
 END_TEST
 
@@ -220,6 +227,57 @@ START_TEST(rollback_on_truncated_state)
 }
 END_TEST
 
+/*
+ * Each vCPU thread sends its vCPU twice as it pauses: the second may come
+ * after the vCPU ran again, so it fails, and so does the switch.
+ */
+#define TWICE_VCPUS 4
+static int first_try[TWICE_VCPUS], second_try[TWICE_VCPUS], out_of_range;
+
+static bool capture_twice(struct tinyvm *vm, unsigned int i, void *h)
+{
+	first_try[i] = sevm_handoff_capture_vcpu(h, i, vm->vcpus[i].run);
+	second_try[i] = sevm_handoff_capture_vcpu(h, i, NULL);
+	if (i == 0)
+		out_of_range = sevm_handoff_capture_vcpu(h, TWICE_VCPUS, NULL);
+	return first_try[i] == 0;
+}
+
+START_TEST(vcpu_sent_twice_fails_the_switch_and_the_guest_runs_on)
+{
+	struct tinyvm_handoff_times t = { .capture_in_switch = true };
+	struct tinyvm vm = { 0 };
+	struct sevm_handoff *h;
+	int before = tu_count_fds();
+	unsigned int already = 0;
+	int sock, err;
+	pid_t pid;
+
+	boot(&vm, TWICE_VCPUS);
+	pid = spawn("expect-fail", "PEER", &sock);
+	ck_assert_int_eq(sevm_handoff_from_fd(sock, true, &opts, &h), 0);
+	ck_assert_int_eq(sevm_handoff_capture_vcpu(NULL, 0, NULL), -EINVAL);
+	ck_assert_int_eq(sevm_handoff_capture_vcpu(h, 0, NULL), -EINVAL);	/* not prepared */
+	tinyvm_set_park_hook(&vm, capture_twice, h);
+	err = tinyvm_handoff_send(&vm, h, &t);
+	ck_assert_msg(err == -EALREADY, "switch returned %d: %s", err, sevm_last_error());
+	ck_assert_ptr_nonnull(strstr(sevm_last_error(), "sent already"));
+	ck_assert_int_eq(out_of_range, -EINVAL);
+	/* After the first failure no vCPU goes any more. */
+	for (unsigned int i = 0; i < TWICE_VCPUS; i++) {
+		ck_assert(first_try[i] == 0 || first_try[i] == -EPIPE);
+		ck_assert(second_try[i] == -EALREADY || second_try[i] == -EPIPE);
+		already += second_try[i] == -EALREADY;
+	}
+	ck_assert_uint_ge(already, 1);
+	sevm_handoff_free(h);
+	assert_runs_on(&vm);
+	tinyvm_destroy(&vm);
+	ck_assert_int_eq(child_status(pid), 0);
+	ck_assert_int_eq(tu_count_fds(), before);
+}
+END_TEST
+
 static pid_t spawn_other_uid(const char *path)
 {
 	int out[2];
@@ -308,12 +366,14 @@ int main(int argc, char **argv)
 	peer = argv[1];
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, guest_moves_and_continues_exactly);
+	tcase_add_test(tc, guest_moves_captured_and_restored_on_one_thread_each);
 	tcase_add_test(tc, chain_of_three_vmms);
 	tcase_add_test(tc, rollback_when_receiver_quits);
 	tcase_add_test(tc, rollback_when_receiver_crashes_mid_restore);
 	tcase_add_test(tc, rollback_when_receiver_dies_after_commit);
 	tcase_add_test(tc, rollback_on_corrupted_state);
 	tcase_add_test(tc, rollback_on_truncated_state);
+	tcase_add_test(tc, vcpu_sent_twice_fails_the_switch_and_the_guest_runs_on);
 	tcase_add_test(tc, peer_of_another_uid_is_refused);
 	tcase_add_test(tc, policy_hook_may_allow_another_uid);
 	suite_add_tcase(s, tc);

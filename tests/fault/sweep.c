@@ -28,7 +28,7 @@
  * empty, the library's sockets are non-blocking or polled), EINTR,
  * ECONNRESET (the peer died), ENOMEM.
  */
-static const int ioctl_errs[] = { -EIO, -ENOMEM, -EFAULT, -EBUSY, -EINTR, -EAGAIN };
+static const int ioctl_errs[] = { -EIO, -ENOMEM, -EFAULT, -EBUSY, -EINTR, -EAGAIN };	/* last two: retryable */
 static const uint32_t fw_statuses[] = { SEVM_ABI_SEV_RET_INVALID_GUEST_STATE,
 					SEVM_ABI_SEV_RET_HWSEV_RET_PLATFORM };
 static const int open_errs[] = { -ENOMEM, -EACCES, -EINTR };
@@ -54,6 +54,15 @@ static void choose(struct tu_call *c, void *ctx)
 		c->err = sock_errs[k % N(sock_errs)];
 		break;
 	default:
+		/*
+		 * KVM_RUN with immediate_exit answers EINTR as its success, after
+		 * it completed the last exit's instruction; faking one would skip
+		 * that, which no kernel does.
+		 */
+		if (c->request == KVM_RUN) {
+			c->err = ioctl_errs[k % (N(ioctl_errs) - 2)];
+			break;
+		}
 		if (c->sev && k % (N(ioctl_errs) + N(fw_statuses)) >= N(ioctl_errs)) {
 			c->fw_status = fw_statuses[k % (N(ioctl_errs) + N(fw_statuses)) -
 						   N(ioctl_errs)];
@@ -352,7 +361,8 @@ static long long now_ms(void)
 void sweep(const struct sweep_flow *fl)
 {
 	static struct tu_call log[MAX_LOG];
-	struct tu_fault count = { .ops = TU_OP_ALL & ~TU_OP_CLOSE, .tid = gettid(), .log = log,
+	pid_t tid = fl->all_threads ? 0 : gettid();
+	struct tu_fault count = { .ops = TU_OP_ALL & ~TU_OP_CLOSE, .tid = tid, .log = log,
 				  .log_cap = MAX_LOG, .skip_would_block = true };
 	struct tally t = { 0 };
 	unsigned int n, one = 0, round = 0, runs = 0;
@@ -384,7 +394,7 @@ void sweep(const struct sweep_flow *fl)
 		for (unsigned int k = single ? one : 1; k <= (single ? one : n); k++) {
 			unsigned int pick = k + r;
 			struct tu_fault f = { .ops = TU_OP_ALL & ~TU_OP_CLOSE, .fail_at = k,
-					      .tid = gettid(), .choose = choose,
+					      .tid = tid, .choose = choose,
 					      .choose_ctx = &pick, .skip_would_block = true };
 
 			if (!single && r >= tries(&log[k - 1], n))

@@ -30,6 +30,14 @@ struct sweep_flow {
 	 */
 	void (*check)(void *ctx, int err, const struct tu_call *hit);
 	int clean_result;	/* what run returns without a fault: 0, or the flow's own error */
+	/*
+	 * Count and fail the calls of every thread, not only of the one that
+	 * runs the flow: the library's restore threads, the VMM's vCPU threads
+	 * that capture their own vCPU.  The number of calls is the same in
+	 * every run, their order across threads is not, so the k-th call
+	 * differs between runs; which one failed is reported each time.
+	 */
+	bool all_threads;
 };
 
 /*

@@ -4,10 +4,17 @@
  * in turn (sweep.h).  The other side is tests/fault/fault-peer, a process
  * of its own that runs without faults; a tinyvm guest plays the VMMs'.
  *
- *   plain-send   this process hands its running guest over
- *   plain-recv   this process takes the guest fault-peer hands over
+ *   plain-send   this process hands its running guest over, each vCPU
+ *                thread capturing its own vCPU as it pauses
+ *   plain-recv   this process takes the guest fault-peer hands over,
+ *                restoring on the library's restore threads
  *   rollback     this process hands its guest to a receiver that dies after
  *                the commit (GO): the sender learns it is gone and resumes
+ *   plain-send-serial, plain-recv-serial
+ *                the same on one thread each: the switch captures every
+ *                vCPU, the calling thread restores every vCPU
+ *
+ * The first three count the calls of every thread (sweep.h, all_threads).
  *
  * Promised after a failure (doc/handoff.md, "Rollback and failure"): the
  * sender resumes and its guest runs on exactly, and the receiver runs
@@ -35,6 +42,7 @@ static const struct sevm_handoff_opts opts = { .sz = sizeof(opts),
 
 struct side {
 	const char *peer_mode;
+	bool serial;		/* one thread captures, one restores */
 	struct tinyvm vm;
 	int sock;
 	pid_t peer;
@@ -80,8 +88,8 @@ static void spawn_only(void *ctx)
 
 static int send_guest(void *ctx)
 {
-	struct tinyvm_handoff_times t = { .verify_ram = true };
 	struct side *s = ctx;
+	struct tinyvm_handoff_times t = { .verify_ram = true, .capture_in_switch = s->serial };
 	struct sevm_handoff *h;
 	int err = sevm_handoff_from_fd(s->sock, true, &opts, &h);
 
@@ -97,8 +105,12 @@ static int receive_guest(void *ctx)
 {
 	struct tinyvm_handoff_times t = { .verify_ram = true };
 	struct side *s = ctx;
+	struct sevm_handoff_opts o = opts;
 	struct sevm_handoff *h;
-	int err = sevm_handoff_from_fd(s->sock, false, &opts, &h);
+	int err;
+
+	o.restore_threads = s->serial ? 1 : 0;
+	err = sevm_handoff_from_fd(s->sock, false, &o, &h);
 
 	if (err)
 		return err;
@@ -202,7 +214,7 @@ START_TEST(plain_send)
 {
 	struct side s = { .peer_mode = "recv" };
 	struct sweep_flow f = { .name = "plain-send", .ctx = &s, .setup = boot_and_spawn,
-				.run = send_guest, .check = check_sender };
+				.run = send_guest, .check = check_sender, .all_threads = true };
 
 	sweep(&f);
 }
@@ -212,6 +224,27 @@ START_TEST(plain_recv)
 {
 	struct side s = { .peer_mode = "send" };
 	struct sweep_flow f = { .name = "plain-recv", .ctx = &s, .setup = spawn_only,
+				.run = receive_guest, .check = check_receiver,
+				.all_threads = true };
+
+	sweep(&f);
+}
+END_TEST
+
+START_TEST(plain_send_serial)
+{
+	struct side s = { .peer_mode = "recv", .serial = true };
+	struct sweep_flow f = { .name = "plain-send-serial", .ctx = &s,
+				.setup = boot_and_spawn, .run = send_guest, .check = check_sender };
+
+	sweep(&f);
+}
+END_TEST
+
+START_TEST(plain_recv_serial)
+{
+	struct side s = { .peer_mode = "send", .serial = true };
+	struct sweep_flow f = { .name = "plain-recv-serial", .ctx = &s, .setup = spawn_only,
 				.run = receive_guest, .check = check_receiver };
 
 	sweep(&f);
@@ -223,7 +256,7 @@ START_TEST(rollback)
 	struct side s = { .peer_mode = "die-after-go" };
 	struct sweep_flow f = { .name = "rollback", .ctx = &s, .setup = boot_and_spawn,
 				.run = send_guest, .check = check_rollback,
-				.clean_result = -ECONNRESET };
+				.clean_result = -ECONNRESET, .all_threads = true };
 
 	sweep(&f);
 }
@@ -243,6 +276,8 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, plain_send);
 	tcase_add_test(tc, plain_recv);
+	tcase_add_test(tc, plain_send_serial);
+	tcase_add_test(tc, plain_recv_serial);
 	tcase_add_test(tc, rollback);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

@@ -225,16 +225,19 @@ static int hit(enum tu_op op, unsigned long request, void *arg, int fd, int flag
 		return 0;
 	if (f->skip_would_block && would_block(op, fd, flags))
 		return 0;
-	f->per_op[TU_OP_INDEX(op)]++;
+	/* Several threads may call at once: each call takes its own number. */
+	__atomic_add_fetch(&f->per_op[TU_OP_INDEX(op)], 1, __ATOMIC_RELAXED);
 	if (!(f->ops & op))
 		return 0;
 	if (op == TU_OP_IOCTL && f->request && f->request != request)
 		return 0;
 	if (op == TU_OP_IOCTL)
 		c.sev = sev_command(request, arg, &c.sev_id);
-	if (f->log && f->calls < f->log_cap)
-		f->log[f->calls] = c;
-	if (++f->calls != f->fail_at)
+	unsigned int n = __atomic_add_fetch(&f->calls, 1, __ATOMIC_RELAXED);
+
+	if (f->log && n <= f->log_cap)
+		f->log[n - 1] = c;
+	if (n != f->fail_at)
 		return 0;
 	c.err = f->err;
 	c.fw_status = c.sev ? f->fw_status : 0;

@@ -83,7 +83,7 @@ struct tu_fault {
 	void (*choose)(struct tu_call *call, void *ctx);
 	void *choose_ctx;
 	struct tu_call hit;	/* the call that was failed */
-	unsigned int per_op[TU_NR_OPS];	/* this thread's calls per op, counted or not */
+	unsigned int per_op[TU_NR_OPS];	/* the watched threads' calls per op, counted or not */
 	struct tu_call *log;	/* if set: the first log_cap matching calls, in order */
 	unsigned int log_cap;
 	/*
