@@ -123,7 +123,7 @@ static int map_host(int fd, struct sevsim **out)
 		return -ENOMEM;
 	p = mmap(NULL, sizeof(struct sim_shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		int err = errno ? -errno : -ENOMEM;
+		int err = errno > 0 ? -errno : -ENOMEM;
 
 		free(sim);
 		return err;

@@ -341,6 +341,7 @@ static bool misbehave(const struct scase *c, enum phase at, int fd, uint32_t nr_
 {
 	uint8_t out[8192];
 	int nulls[4];
+	unsigned int nr_nulls;
 	size_t n;
 
 	if (c->at != at)
@@ -366,10 +367,11 @@ static bool misbehave(const struct scase *c, enum phase at, int fd, uint32_t nr_
 		_exit(0);
 	case A_REPLY:
 		n = answer(c, at, nr_regions, out, true);
-		for (unsigned int i = 0; i < c->r.fds; i++)
+		nr_nulls = c->r.fds < 4 ? c->r.fds : 4;
+		for (unsigned int i = 0; i < nr_nulls; i++)
 			nulls[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		hw_send(fd, out, n, nulls, c->r.fds, c->slow);
-		for (unsigned int i = 0; i < c->r.fds; i++)
+		hw_send(fd, out, n, nulls, nr_nulls, c->slow);
+		for (unsigned int i = 0; i < nr_nulls; i++)
 			close(nulls[i]);
 		/* Until the sender hangs up: it must not wait on a peer that went away. */
 		hw_drain(fd);
