@@ -1,138 +1,98 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * bench-handoff: the blackout of handing a running guest to a new VMM
- * process with libsevmigrate, next to two baselines measured in the same
- * run: the raw-ioctl floor (raw-floor.c: the same move, hand-written, no
- * format) and copying guest RAM through a UNIX socket.
- *
- * This process is the old VMM.  For every handoff it forks and execs itself
- * as the new VMM (the hidden --role new, as examples/vmm-upgrade does), so
- * the two VMMs are separate processes with separate mm.  It boots a tinyvm
- * guest on the cell's memfd, lets every vCPU beat, and hands the guest over;
- * the new VMM runs it until every vCPU beat again, checks that no heartbeat
- * was lost or repeated, and reports its CLOCK_MONOTONIC stamps, which are
- * host-wide and so compare with this process's.
+ * process with libsevmigrate (the staged handoff: prepare before the pause,
+ * switch after it), next to two baselines measured in the same run: the
+ * naive raw floor (raw-floor.c: pause, capture all, send, restore all,
+ * hand-written with raw ioctls) and copying guest RAM through a UNIX socket
+ * (handoff-copy.c).  It scales in vCPUs and in guest address space, and
+ * breaks each blackout down into its steps (handoff-trace.c: from the
+ * outside, through the library's public seam).
  *
  * Blackout = the old VMM starts to pause -> the new VMM releases its vCPUs.
  *
- *   bench-handoff [--quick] [--verbose] [--runs N] [--vcpus LIST] [--mem-mib LIST]
+ *   bench-handoff [--quick] [--verbose] [--no-trace] [--fifo] [--one-thread] [--runs N]
+ *                 [--runs-big N]
+ *                 [--vcpus LIST] [--mem-mib LIST]
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sevmigrate.h>
 
-#include "raw-floor.h"
-#include "tinyvm-handoff.h"
+#include "handoff.h"
+#include "handoff-trace.h"
+#include "quiet.h"
+#include "tinyvm.h"
 
-#define PAGE		4096u
-#define MIB		(1ull << 20)
-#define PERIOD		256u		/* heartbeat period: a beat every few ms per vCPU */
-#define BEATS_AFTER	2u		/* beats every vCPU must show in the new VMM */
-#define BEAT_WAIT_MS	20000		/* 64 vCPUs share 2 CPUs: be patient */
-#define REPORT_WAIT_MS	60000
-#define COPY_CHUNK	MIB		/* the copy baseline's write() size */
-#define MAX_RUNS	101
-#define MAX_CELLS	16
-#define NR_PHASES	4
+#define MAX_LIST	16
+#define MAX_CELLS	(MAX_LIST * MAX_LIST)
+#define FULL_TOUCH_MAX	(4 * GIB)	/* up to here every page is touched; above, a few per GiB */
+#define SPARSE_PER_GIB	4
+#define BIG_RAM		(64 * GIB)	/* above: --runs-big runs (every handoff sets 2 slots) */
+#define QUICK_MANY	128		/* --quick: from this many vCPUs on, fewer runs, no warm-up */
+#define QUICK_MANY_RUNS	3
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE	23	/* Linux 5.14 */
 #endif
 
-enum mode { MODE_LIB, MODE_RAW, NR_MODES };
-static const char *const mode_arg[NR_MODES] = { "lib", "raw" };
-static const char *const mode_name[NR_MODES] = { "library", "raw floor" };
+static const char *const mode_name[NR_MODES] = { "staged", "raw floor" };
+static bool verbose;
 
-/* What the new VMM tells the old one once the guest ran on there. */
-struct report {
-	int32_t err;		/* 0: took the guest and it beat on exactly */
-	uint32_t pad;
-	uint64_t errors;	/* tinyvm_total_errors() there */
-	uint64_t pause_ns;	/* the old VMM's, as it travelled */
-	uint64_t mid_ns;	/* library: switch returned; raw: whole array received */
-	uint64_t resumed_ns;	/* vCPU threads released */
+struct config {
+	bool quick;
+	bool trace;
+	bool fifo;			/* the new VMM's control thread SCHED_FIFO */
+	bool one_thread;		/* staged: capture in the switch, restore on one thread */
+	const char *scheduling;		/* what that thread gets */
+	double trace_cost_ns;
+	unsigned int runs, runs_big;
+	unsigned int vcpus[MAX_LIST], nr_vcpus;
+	uint64_t mem[MAX_LIST];		/* bytes */
+	unsigned int nr_mems;
+	unsigned int key_vcpus;		/* the first three RESULT lines' vCPU count */
 };
 
-/* One handoff, in ms.  Phases: library pause/switch/resume; raw pause/capture/send/restore. */
-struct sample {
-	double blackout;
-	double phase[NR_PHASES];
+/* One guest RAM size: one memfd for every cell of that size. */
+struct ram {
+	uint64_t size;
+	int fd;
+	bool full;		/* every page touched, or SPARSE_PER_GIB pages per GiB */
+	double touch_s;
 };
 
 struct cell {
 	unsigned int vcpus;
-	uint64_t mem_size;
-	double touch_s;
+	const struct ram *ram;
+	unsigned int runs;	/* staged runs */
+	unsigned int raw_runs;	/* raw-floor runs: as many, but 1 at 256 vCPUs in --quick */
 	unsigned int n[NR_MODES], failed[NR_MODES];
 	unsigned int busy;	/* counted runs that started on a busy machine */
+	double slot_ms;		/* the old VM's memory slot, summed over its handoffs */
+	unsigned int slots;
 	struct sample s[NR_MODES][MAX_RUNS];
 };
 
-struct config {
-	bool quick;
-	const char *scheduling;		/* what the new VMM's control thread gets */
-	unsigned int runs;
-	unsigned int vcpus[MAX_CELLS], nr_vcpus;
-	uint64_t mem_mib[MAX_CELLS];
-	unsigned int nr_mems;
-	unsigned int key_vcpus;		/* the RESULT lines' vCPU count */
+/* Of the values that are not NAN. */
+struct dist {
+	unsigned int n;
+	double med, q1, q3, min, max;
 };
 
-/*
- * The copy baseline, per RAM size that has one.  COPY_RAM: the receiver
- * reads into RAM of its own of the full size, faulted in beforehand (the
- * copy's best case); the RESULT line uses it.  COPY_SOCKET: it reads into
- * one 1 MiB buffer it reuses, so every byte crosses the socket and none
- * lands in new memory: a lower bound for any copy-based migration.
- */
-enum copy_kind { COPY_SOCKET, COPY_RAM, NR_COPY_KINDS };
-static const char *const copy_arg[NR_COPY_KINDS] = { "socket", "ram" };
-
-struct copy_result {
-	uint64_t mem_size;
-	unsigned int n[NR_COPY_KINDS];
-	double ms[NR_COPY_KINDS][MAX_RUNS];
-};
-
-static const char *argv0;
-static bool verbose;
-
-/* ---- Small things ------------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double ms_between(uint64_t from, uint64_t to)
-{
-	return ((double)to - (double)from) / 1e6;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
+/* ---- Statistics ------------------------------------------------------------ */
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -141,709 +101,419 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median, min and max of v[0..n); NAN when n is 0. */
-static void stats(const double *v, unsigned int n, double *med, double *min, double *max)
+/* The p-quantile of sorted v[0..n), interpolated. */
+static double quantile(const double *v, unsigned int n, double p)
 {
-	double sorted[MAX_RUNS];
+	double at = p * (n - 1);
+	unsigned int i = (unsigned int)at;
 
-	*med = *min = *max = NAN;
-	if (!n)
-		return;
-	memcpy(sorted, v, n * sizeof(*v));
-	qsort(sorted, n, sizeof(*sorted), cmp_double);
-	*min = sorted[0];
-	*max = sorted[n - 1];
-	*med = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+	return i + 1 < n ? v[i] + (at - i) * (v[i + 1] - v[i]) : v[n - 1];
 }
 
-static double median(const double *v, unsigned int n)
+static struct dist dist_of_values(const double *in, unsigned int count)
 {
-	double med, min, max;
+	struct dist d = { .med = NAN, .q1 = NAN, .q3 = NAN, .min = NAN, .max = NAN };
+	double v[MAX_RUNS];
 
-	stats(v, n, &med, &min, &max);
-	return med;
+	for (unsigned int i = 0; i < count; i++)
+		if (!isnan(in[i]))
+			v[d.n++] = in[i];
+	if (!d.n)
+		return d;
+	qsort(v, d.n, sizeof(v[0]), cmp_double);
+	d.min = v[0];
+	d.max = v[d.n - 1];
+	d.med = quantile(v, d.n, 0.5);
+	d.q1 = quantile(v, d.n, 0.25);
+	d.q3 = quantile(v, d.n, 0.75);
+	return d;
+}
+
+static struct dist dist_of(const struct cell *c, enum mode m, enum fig f)
+{
+	double v[MAX_RUNS];
+
+	for (unsigned int i = 0; i < c->n[m]; i++)
+		v[i] = c->s[m][i].f[f];
+	return dist_of_values(v, c->n[m]);
+}
+
+static double med(const struct cell *c, enum mode m, enum fig f)
+{
+	return c ? dist_of(c, m, f).med : NAN;
+}
+
+/* Runs whose figure f is 1, of those that have it. */
+static unsigned int count_set(const struct cell *c, enum mode m, enum fig f, unsigned int *of)
+{
+	unsigned int n = 0;
+
+	*of = 0;
+	for (unsigned int i = 0; i < c->n[m]; i++) {
+		*of += !isnan(c->s[m][i].f[f]);
+		n += c->s[m][i].f[f] == 1;
+	}
+	return n;
 }
 
 static const char *size_str(uint64_t bytes, char *buf, size_t len)
 {
-	if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0)
+	if (bytes >= (1ull << 40) && bytes % (1ull << 40) == 0)
+		snprintf(buf, len, "%" PRIu64 " TiB", bytes >> 40);
+	else if (bytes >= GIB && bytes % GIB == 0)
 		snprintf(buf, len, "%" PRIu64 " GiB", bytes >> 30);
 	else
 		snprintf(buf, len, "%" PRIu64 " MiB", bytes >> 20);
 	return buf;
 }
 
-static int read_all(int fd, void *p, size_t len, int timeout_ms)
-{
-	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-		int r = poll(&pfd, 1, timeout_ms);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r ? -errno : -ETIMEDOUT;
-		n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n ? -errno : -ECONNRESET;
-		p = (char *)p + n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Until every vCPU beat n more times in this VMM; false after BEAT_WAIT_MS. */
-static bool beats_advance(const struct tinyvm *vm, unsigned int n)
-{
-	uint64_t before[TINYVM_MAX_VCPUS];
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		before[i] = tinyvm_heartbeats(vm, i);
-	for (unsigned int waited = 0; waited < BEAT_WAIT_MS; waited++) {
-		unsigned int done = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			done += tinyvm_heartbeats(vm, i) >= before[i] + n;
-		if (done == vm->nr_vcpus)
-			return true;
-		sleep_ms(1);
-	}
-	return false;
-}
-
-/* ---- A quiet machine ------------------------------------------------------ */
+/* ---- Guest RAM -------------------------------------------------------------- */
 
 /*
- * Other sessions build and test on this 2-CPU machine; a handoff that
- * starts while they run measures their load.  Each run starts when the
- * CPUs were at least QUIET_IDLE idle over QUIET_WINDOW_MS, or when its
- * wait ran out (the run counts as started busy and the table says so).
+ * Up to FULL_TOUCH_MAX every page of the memfd exists (MADV_POPULATE_WRITE
+ * write-faults each one in): the copy baseline reads real memory there.
+ * Above it the memfd is sparse — SPARSE_PER_GIB pages per GiB written with
+ * pwrite() — because 1 TiB does not fit this machine.  The handoff never
+ * reads guest RAM, so the blackout does not see the difference; the memory
+ * slot (KVM's per-page tracking) is as large either way.
  */
-#define QUIET_WINDOW_MS	50
-#define QUIET_IDLE	0.75
-
-struct gate {
-	unsigned int per_run_ms;	/* longest wait before one run */
-	uint64_t budget_ms;		/* longest wait in all */
-	uint64_t waited_ms;
-};
-
-static struct gate gate;
-
-/* Jiffies of the whole machine: busy (steal included: we could not run) and all. */
-static bool cpu_jiffies(uint64_t *busy, uint64_t *all)
+static int ram_touch(struct ram *r)
 {
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "re");
-	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
-
-	if (f)
-		fclose(f);
-	if (n < 8)
-		return false;
-	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-	*all = *busy + v[3] + v[4];
-	return true;
-}
-
-static double idle_over(unsigned int ms)
-{
-	uint64_t b0, a0, b1, a1;
-
-	if (!cpu_jiffies(&b0, &a0))
-		return 1;
-	sleep_ms(ms);
-	if (!cpu_jiffies(&b1, &a1) || a1 == a0)
-		return 1;
-	return 1 - (double)(b1 - b0) / (double)(a1 - a0);
-}
-
-/* true: the machine was quiet; false: the wait ran out. */
-static bool wait_quiet(void)
-{
-	for (unsigned int waited = 0;; waited += QUIET_WINDOW_MS) {
-		if (idle_over(QUIET_WINDOW_MS) >= QUIET_IDLE)
-			return true;
-		if (waited >= gate.per_run_ms || gate.waited_ms >= gate.budget_ms)
-			return false;
-		gate.waited_ms += QUIET_WINDOW_MS;
-	}
-}
-
-/*
- * The new VMM's control thread releases its vCPU threads and then stamps
- * resumed_ns.  On 2 CPUs the threads it wakes preempt it, at once or at the
- * next tick once its slice is spent, and the stamp comes 4 ms ticks late
- * (150 ms with 64 vCPUs) while the guest already runs: the blackout would
- * measure the scheduler.  So that thread runs SCHED_FIFO, which ordinary
- * threads never preempt, and SCHED_RESET_ON_FORK makes the vCPU threads it
- * creates ordinary again.  (SCHED_BATCH, which only turns off wakeup
- * preemption, still lost the tick race with 16 and 64 vCPUs.)  The old VMM
- * stays an ordinary process: tinyvm_pause() spins with sched_yield() for a
- * vCPU thread that may share its CPU, which a SCHED_FIFO thread would not
- * let run.  Library and raw floor alike.
- */
-static const char *new_vmm_scheduling(void)
-{
-	struct sched_param sp = { .sched_priority = 1 };
-
-	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0)
-		return "SCHED_FIFO";
-	sp.sched_priority = 0;
-	if (sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp) == 0)
-		return "SCHED_BATCH (no SCHED_FIFO here: resumed_ns may be late)";
-	return "ordinary (resumed_ns may be late)";
-}
-
-/* ---- The new VMM (a child) ------------------------------------------------ */
-
-static int receive_lib(int sock, struct tinyvm *vm, struct report *rep)
-{
-	struct tinyvm_handoff_times t = { .verify_ram = false };
-	struct sevm_handoff *h;
-	int err = sevm_handoff_from_fd(sock, false, NULL, &h);
-
-	if (err) {
-		fprintf(stderr, "bench new VMM: %s\n", sevm_last_error());
-		close(sock);
-		return err;
-	}
-	err = tinyvm_handoff_receive(vm, h, &t);
-	if (err)
-		fprintf(stderr, "bench new VMM: taking the guest: %s\n",
-			err == -EIO || err == -EPROTO ? strerror(-err) : sevm_last_error());
-	sevm_handoff_free(h);
-	rep->pause_ns = t.pause_ns;
-	rep->mid_ns = t.switched_ns;
-	rep->resumed_ns = t.resumed_ns;
-	return err;
-}
-
-static int receive_raw(int sock, struct tinyvm *vm, struct report *rep)
-{
-	struct raw_floor_times t = { 0 };
-	int err = raw_floor_receive(sock, vm, &t);
-
-	close(sock);
-	rep->pause_ns = t.pause_ns;
-	rep->mid_ns = t.received_ns;
-	rep->resumed_ns = t.resumed_ns;
-	return err;
-}
-
-/* The guest must go on here exactly where it stopped there: a fake handoff fails this. */
-static int new_vmm(enum mode m, int sock, int ctl)
-{
-	struct tinyvm vm = { 0 };
-	struct report rep = { 0 };
-
-	rep.err = m == MODE_LIB ? receive_lib(sock, &vm, &rep) : receive_raw(sock, &vm, &rep);
-	if (!rep.err && !beats_advance(&vm, BEATS_AFTER)) {
-		fprintf(stderr, "bench new VMM: the guest did not beat on within %d ms\n",
-			BEAT_WAIT_MS);
-		rep.err = -ETIMEDOUT;
-	}
-	rep.errors = tinyvm_total_errors(&vm);
-	bench_write_all(ctl, &rep, sizeof(rep));
-	tinyvm_destroy(&vm);
-	return rep.err || rep.errors ? 1 : 0;
-}
-
-/* The copy baseline's receiver: a reused 1 MiB buffer, or RAM of the full size, faulted in. */
-static char *copy_target(enum copy_kind k, uint64_t size, int32_t *err)
-{
-	int fd = -1;
-	char *p;
-
-	if (k == COPY_SOCKET)
-		size = COPY_CHUNK;
-	else if ((fd = memfd_create("bench-copy", MFD_CLOEXEC)) < 0 ||
-		 ftruncate(fd, (off_t)size) < 0)
-		*err = -errno;
-	if (*err)
-		return NULL;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		 MAP_POPULATE | (fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED), fd, 0);
-	if (p == MAP_FAILED)
-		*err = -errno;
-	if (fd >= 0)
-		close(fd);	/* the mapping keeps the memory */
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static int copy_receiver(enum copy_kind k, int sock, int ctl, uint64_t size)
-{
-	struct { int32_t err; uint32_t pad; uint64_t end_ns; } rep = { 0 };
-	char *dst = copy_target(k, size, &rep.err);
-	uint64_t got = 0;
-
-	bench_write_all(ctl, &rep.err, sizeof(rep.err));		/* READY, or why not */
-	while (!rep.err && got < size) {
-		size_t want = size - got < COPY_CHUNK ? size - got : COPY_CHUNK;
-		ssize_t n = read(sock, k == COPY_RAM ? dst + got : dst, want);
-
-		if (n <= 0)
-			rep.err = n ? -errno : -ECONNRESET;
-		else
-			got += (uint64_t)n;
-	}
-	rep.end_ns = now_ns();
-	bench_write_all(ctl, &rep, sizeof(rep));
-	return rep.err ? 1 : 0;
-}
-
-/* ---- Spawning a child ---------------------------------------------------- */
-
-struct child {
-	pid_t pid;
-	int sock;	/* the handoff (or copy) channel */
-	int ctl;	/* the child's report */
-};
-
-static int socketpairs(int sv[2], int cv[2])
-{
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv) == 0)
-		return 0;
-	close(sv[0]);
-	close(sv[1]);
-	return -errno;
-}
-
-/* This binary again, as the new VMM (role "new") or the copy receiver (role "copy"). */
-static int spawn(const char *role, const char *mode, uint64_t size, struct child *ch)
-{
-	int sv[2], cv[2], err = socketpairs(sv, cv);
-
-	if (err)
-		return err;
-	ch->pid = fork();
-	if (ch->pid == 0) {
-		char sock[16], ctl[16], sz[24];
-
-		/* dup drops CLOEXEC: only these two cross the exec. */
-		snprintf(sock, sizeof(sock), "%d", dup(sv[1]));
-		snprintf(ctl, sizeof(ctl), "%d", dup(cv[1]));
-		snprintf(sz, sizeof(sz), "%" PRIu64, size);
-		execl("/proc/self/exe", argv0, "--role", role, "--mode", mode, "--sock", sock,
-		      "--ctl", ctl, "--size", sz, (char *)NULL);
-		perror("bench-handoff: exec");
-		_exit(127);
-	}
-	err = ch->pid < 0 ? -errno : 0;
-	close(sv[1]);
-	close(cv[1]);
-	ch->sock = sv[0];
-	ch->ctl = cv[0];
-	if (err) {
-		close(ch->sock);
-		close(ch->ctl);
-	}
-	return err;
-}
-
-/* Closing our ends ends a child that still waits for us; then collect it. */
-static int reap(struct child *ch)
-{
-	int status = 0;
-
-	if (ch->sock >= 0)
-		close(ch->sock);
-	close(ch->ctl);
-	while (waitpid(ch->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -ECHILD;
-}
-
-/* ---- The old VMM: one handoff -------------------------------------------- */
-
-/*
- * One byte per page through tinyvm's mapping, so that every page of the
- * memfd exists.  Faulting 4 GiB in page by page costs 2 s per GiB here;
- * MADV_POPULATE_WRITE (5.14) makes the same write faults in one call, five
- * times faster, and the bytes are then written without a fault.
- */
-static double touch_ram(const struct tinyvm *vm)
-{
-	volatile uint8_t *p = vm->mem;
 	uint64_t t0 = now_ns();
 
-	madvise(vm->mem, vm->mem_size, MADV_POPULATE_WRITE);	/* older kernel: the loop faults */
-	for (uint64_t off = 0; off < vm->mem_size; off += PAGE)
-		p[off] = (uint8_t)((off / PAGE) | 1);
-	return ms_between(t0, now_ns()) / 1e3;
-}
+	if (r->full) {
+		volatile uint8_t *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+					   r->fd, 0);
 
-/* The guest, on the cell's memory: loaded, and for the raw floor its MSRs learned. */
-static int boot_old(struct tinyvm *vm, struct cell *c, int mem_fd, bool touch,
-		    struct raw_floor_old *raw, int sock)
-{
-	int err = tinyvm_create_shell(vm, c->vcpus, mem_fd, c->mem_size, TINYVM_F_PIT);
-
-	if (err)
-		return err;
-	if (touch)
-		c->touch_s = touch_ram(vm);
-	err = tinyvm_load_guest(vm, PERIOD);
-	if (!err && raw)
-		err = raw_floor_old_init(raw, vm, sock);
-	if (!err)
-		err = tinyvm_start(vm);
-	if (!err && raw)
-		err = raw_floor_offer(raw);
-	/* A guest that ran: every vCPU has a heartbeat the new VMM must continue from. */
-	if (!err && !beats_advance(vm, 1))
-		err = -ETIMEDOUT;
-	return err;
-}
-
-static int send_lib(struct tinyvm *vm, struct child *ch, struct tinyvm_handoff_times *t)
-{
-	struct sevm_handoff *h;
-	int err = sevm_handoff_from_fd(ch->sock, true, NULL, &h);
-
-	if (err)
-		return err;
-	ch->sock = -1;		/* the handle has it now */
-	t->verify_ram = false;	/* checksums are no part of a blackout */
-	err = tinyvm_handoff_send(vm, h, t);
-	if (err)
-		fprintf(stderr, "bench-handoff: library handoff: %s\n", sevm_last_error());
-	sevm_handoff_free(h);
-	return err;
-}
-
-static void fill_sample(enum mode m, const struct report *rep, uint64_t paused_ns,
-			uint64_t captured_ns, struct sample *s)
-{
-	s->blackout = ms_between(rep->pause_ns, rep->resumed_ns);
-	s->phase[0] = ms_between(rep->pause_ns, paused_ns);
-	if (m == MODE_LIB) {
-		s->phase[1] = ms_between(paused_ns, rep->mid_ns);
-		s->phase[2] = ms_between(rep->mid_ns, rep->resumed_ns);
-		s->phase[3] = NAN;
+		if (p == MAP_FAILED)
+			return -errno;
+		/* Before Linux 5.14 (no MADV_POPULATE_WRITE) the loop makes the same faults. */
+		if (madvise((void *)p, r->size, MADV_POPULATE_WRITE))
+			for (uint64_t off = 0; off < r->size; off += PAGE)
+				p[off] = (uint8_t)((off / PAGE) | 1);
+		munmap((void *)p, r->size);
 	} else {
-		s->phase[1] = ms_between(paused_ns, captured_ns);
-		s->phase[2] = ms_between(captured_ns, rep->mid_ns);
-		s->phase[3] = ms_between(rep->mid_ns, rep->resumed_ns);
-	}
-}
+		/* Mid-way through each stretch: clear of the guest's code and counters. */
+		for (uint64_t off = GIB / SPARSE_PER_GIB / 2; off < r->size;
+		     off += GIB / SPARSE_PER_GIB) {
+			uint64_t v = off | 1;
 
-/* Hand over, then hear from the new VMM how the guest fared there. */
-static int hand_over(enum mode m, struct tinyvm *vm, struct child *ch,
-		     struct raw_floor_old *raw, struct sample *s)
-{
-	struct tinyvm_handoff_times lt = { 0 };
-	struct raw_floor_times rt = { 0 };
-	struct report rep;
-	int err = m == MODE_LIB ? send_lib(vm, ch, &lt) : raw_floor_send(raw, &rt);
-
-	if (!err)
-		err = read_all(ch->ctl, &rep, sizeof(rep), REPORT_WAIT_MS);
-	if (err)
-		return err;
-	if (rep.err || rep.errors) {
-		fprintf(stderr, "bench-handoff: %s: the new VMM %s (%" PRIu64 " heartbeat errors)\n",
-			mode_name[m], rep.err ? sevm_strerror(rep.err) : "saw the guest go wrong",
-			rep.errors);
-		return rep.err ? rep.err : -EIO;
-	}
-	if (m == MODE_LIB && rep.pause_ns != lt.pause_ns)
-		return -EPROTO;
-	fill_sample(m, &rep, m == MODE_LIB ? lt.paused_ns : rt.paused_ns, rt.captured_ns, s);
-	return 0;
-}
-
-static int handoff_once(enum mode m, struct cell *c, int mem_fd, bool touch, struct sample *s)
-{
-	struct raw_floor_old raw = { 0 };
-	struct tinyvm vm = { 0 };
-	struct child ch;
-	int err = spawn("new", mode_arg[m], 0, &ch), reaped;
-
-	if (err)
-		return err;
-	err = boot_old(&vm, c, mem_fd, touch, m == MODE_RAW ? &raw : NULL, ch.sock);
-	if (!err)
-		err = hand_over(m, &vm, &ch, &raw, s);
-	/* The new VMM owns the guest now (or never got it): this VM only goes away. */
-	tinyvm_destroy(&vm);
-	raw_floor_old_free(&raw);
-	reaped = reap(&ch);
-	return err ? err : reaped;
-}
-
-/* ---- The copy baseline ----------------------------------------------------- */
-
-static int copy_send(int sock, const char *src, uint64_t size)
-{
-	for (uint64_t off = 0; off < size; off += COPY_CHUNK) {
-		size_t len = size - off < COPY_CHUNK ? size - off : COPY_CHUNK;
-		int err = bench_write_all(sock, src + off, len);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* A copy receiver and what it said about its memory: 1 in place, 0 not yet heard, < 0 failed. */
-struct copy_peer {
-	struct child ch;
-	int ready;
-};
-
-static int copy_spawn(enum copy_kind k, uint64_t size, struct copy_peer *p)
-{
-	p->ready = 0;
-	return spawn("copy", copy_arg[k], size, &p->ch);
-}
-
-static int copy_wait_ready(struct copy_peer *p)
-{
-	int32_t status;
-	int err;
-
-	if (p->ready)
-		return p->ready < 0 ? p->ready : 0;
-	err = read_all(p->ch.ctl, &status, sizeof(status), REPORT_WAIT_MS);
-	if (!err)
-		err = status;
-	p->ready = err ? err : 1;
-	return err;
-}
-
-/* Guest RAM through a UNIX socket in 1 MiB writes, timed until the receiver has it all. */
-static int copy_run(struct copy_peer *p, int mem_fd, uint64_t size, double *ms)
-{
-	struct { int32_t err; uint32_t pad; uint64_t end_ns; } rep;
-	char *src = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, mem_fd, 0);
-	int err = src == MAP_FAILED ? -errno : copy_wait_ready(p), reaped;
-	uint64_t t0;
-
-	t0 = now_ns();
-	if (!err)
-		err = copy_send(p->ch.sock, src, size);
-	if (!err)
-		err = read_all(p->ch.ctl, &rep, sizeof(rep), REPORT_WAIT_MS);
-	if (!err && rep.err)
-		err = rep.err;
-	if (!err)
-		*ms = ms_between(t0, rep.end_ns);
-	if (src != MAP_FAILED)
-		munmap(src, size);
-	reaped = reap(&p->ch);
-	return err ? err : reaped;
-}
-
-/* 4 GiB takes seconds: fewer runs there. */
-static unsigned int copy_runs(const struct config *cfg, enum copy_kind k, uint64_t size)
-{
-	if (size < (1ull << 30))
-		return cfg->runs < 5 ? cfg->runs : 5;
-	return cfg->quick || k == COPY_RAM ? 1 : 3;
-}
-
-/*
- * Faulting in a fresh 4 GiB costs this host about 12 s (its memory comes
- * back from the hypervisor page by page), two at once hardly more.  So the
- * RAM receiver of a big copy is started before its cell and faults its
- * memory in while the cell touches the guest's; it then waits idle, and is
- * ready before the first measured handoff.
- */
-static bool early_receiver(const struct config *cfg, uint64_t size)
-{
-	return size >= (1ull << 30) && copy_runs(cfg, COPY_RAM, size);
-}
-
-static void run_copies(const struct config *cfg, struct copy_result *cr, int mem_fd,
-		       uint64_t size, struct copy_peer *early)
-{
-	cr->mem_size = size;
-	for (int k = 0; k < NR_COPY_KINDS; k++) {
-		unsigned int runs = copy_runs(cfg, k, size);
-
-		for (unsigned int i = 0; i < runs; i++) {
-			struct copy_peer peer;
-			bool reuse = k == COPY_RAM && !i && early;
-			int err = reuse ? 0 : copy_spawn(k, size, &peer);
-
-			if (!err)
-				err = copy_run(reuse ? early : &peer, mem_fd, size, &cr->ms[k][cr->n[k]]);
-			if (err)
-				fprintf(stderr, "bench-handoff: copy of %" PRIu64 " MiB (%s) "
-					"failed: %s\n", size >> 20, copy_arg[k], strerror(-err));
-			else
-				cr->n[k]++;
+			if (pwrite(r->fd, &v, sizeof(v), (off_t)off) != sizeof(v))
+				return -errno;
 		}
 	}
+	r->touch_s = ms_between(t0, now_ns()) / 1e3;
+	return 0;
 }
 
-/* ---- Cells --------------------------------------------------------------- */
-
-static int new_memfd(uint64_t size)
+static int ram_new(struct ram *r, uint64_t size)
 {
-	int fd = memfd_create("bench-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING), err;
+	int err;
 
-	if (fd < 0)
+	*r = (struct ram){ .size = size, .full = size <= FULL_TOUCH_MAX };
+	r->fd = memfd_create("bench-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) == 0)
-		return fd;
-	err = -errno;
-	close(fd);
+	err = ftruncate(r->fd, (off_t)size) ? -errno : ram_touch(r);
+	if (err) {
+		close(r->fd);
+		r->fd = -1;
+	}
 	return err;
 }
 
-static void run_one(enum mode m, struct cell *c, int mem_fd, bool touch, bool keep)
-{
-	bool quiet = wait_quiet();
-	struct sample s;
-	int err = handoff_once(m, c, mem_fd, touch, &s);
+/* ---- Cells ------------------------------------------------------------------ */
 
+static void run_one(const struct config *cfg, enum mode m, struct cell *c, bool keep)
+{
+	struct handoff_cfg hc = { .vcpus = c->vcpus, .mem_size = c->ram->size,
+				  .mem_fd = c->ram->fd, .trace = cfg->trace, .fifo = cfg->fifo,
+				  .one_thread = cfg->one_thread, .verbose = verbose,
+				  .trace_cost_ns = cfg->trace_cost_ns };
+	bool quiet = wait_quiet();
+	double slot_ms = 0;
+	struct sample s;
+	int err = handoff_once(m, &hc, &s, &slot_ms);
+	char ram[24];
+
+	size_str(c->ram->size, ram, sizeof(ram));
+	c->slot_ms += slot_ms;
+	c->slots += slot_ms > 0;
 	if (keep && !quiet)
 		c->busy++;
 	if (err) {
-		fprintf(stderr, "bench-handoff: %u vCPUs, %" PRIu64 " MiB, %s: failed: %s\n",
-			c->vcpus, c->mem_size >> 20, mode_name[m], sevm_strerror(err));
+		fprintf(stderr, "bench-handoff: %u vCPUs, %s, %s: failed: %s\n", c->vcpus, ram,
+			mode_name[m], sevm_strerror(err));
 		c->failed[m]++;
 		return;
 	}
 	if (verbose)
-		fprintf(stderr, "%u vCPUs %" PRIu64 " MiB %-9s%s%s blackout %8.3f ms: %.3f %.3f "
-			"%.3f %.3f\n", c->vcpus, c->mem_size >> 20, mode_name[m],
-			keep ? "" : " (warm-up)", quiet ? "" : " (busy)", s.blackout, s.phase[0],
-			s.phase[1], s.phase[2], s.phase[3]);
+		fprintf(stderr, "%u vCPUs %s %-9s%s%s blackout %8.3f ms: stop %.3f capture %.3f "
+			"transfer %.3f restore %.3f commit %.3f release %.3f; all ran +%.3f\n",
+			c->vcpus, ram, mode_name[m], keep ? "" : " (warm-up)", quiet ? "" : " (busy)",
+			s.f[F_BLACKOUT], s.f[F_STOP], s.f[F_CAPTURE], s.f[F_TRANSFER],
+			s.f[F_RESTORE], s.f[F_COMMIT], s.f[F_RELEASE], s.f[F_RAN_ALL]);
 	if (keep)
 		c->s[m][c->n[m]++] = s;
 }
 
-/*
- * A warm-up pair that does not count, then runs pairs with the order
- * alternating, so that drift hits both alike.  The raw warm-up touches the
- * RAM: its new VMM waits for the hello without a deadline, the library's
- * gives up after 10 s, which 4 GiB of page faults may approach.
- */
-static void run_cell(struct cell *c, int mem_fd, unsigned int runs, struct copy_peer *early)
+/* A pair, its order alternating run by run so that drift hits both alike. */
+static void run_pair(const struct config *cfg, struct cell *c, unsigned int i, bool keep)
 {
-	run_one(MODE_RAW, c, mem_fd, true, false);
-	run_one(MODE_LIB, c, mem_fd, false, false);
-	if (early)
-		copy_wait_ready(early);	/* a failure shows when its copy runs */
-	for (unsigned int i = 0; i < runs; i++) {
-		enum mode first = i % 2 ? MODE_RAW : MODE_LIB;
+	enum mode first = i % 2 ? MODE_RAW : MODE_LIB;
 
-		run_one(first, c, mem_fd, false, true);
-		run_one(!first, c, mem_fd, false, true);
-	}
+	run_one(cfg, first, c, keep);
+	run_one(cfg, !first, c, keep);
 }
 
-/* ---- Output -------------------------------------------------------------- */
+/* --quick keeps every RAM size for the key vCPU count, the smallest for the others. */
+static bool cell_wanted(const struct config *cfg, unsigned int vcpus, unsigned int mem)
+{
+	return !cfg->quick || vcpus == cfg->key_vcpus || mem == 0;
+}
 
-static void print_header(const struct config *cfg)
+static unsigned int cell_runs(const struct config *cfg, unsigned int vcpus, uint64_t size)
+{
+	unsigned int runs = cfg->runs;
+
+	if (size > BIG_RAM && cfg->runs_big < runs)
+		runs = cfg->runs_big;
+	if (cfg->quick && vcpus >= QUICK_MANY && QUICK_MANY_RUNS < runs)
+		runs = QUICK_MANY_RUNS;
+	return runs;
+}
+
+/*
+ * Every RAM size of one vCPU count, round by round: each round runs a pair
+ * on each size, so that the RAM sizes, which the flatness compares, are
+ * measured side by side in time.  One warm-up pair first, not counted.
+ */
+static void run_vcpus(const struct config *cfg, struct cell *cells, unsigned int nr)
+{
+	unsigned int rounds = 0;
+
+	if (!cfg->quick || cells[0].vcpus < QUICK_MANY)
+		run_pair(cfg, &cells[0], 0, false);
+	for (unsigned int i = 0; i < nr; i++)
+		rounds = cells[i].runs > rounds ? cells[i].runs : rounds;
+	for (unsigned int r = 0; r < rounds; r++)
+		for (unsigned int i = 0; i < nr; i++)
+			if (r < cells[i].raw_runs)
+				run_pair(cfg, &cells[i], r, true);
+			else if (r < cells[i].runs)
+				run_one(cfg, MODE_LIB, &cells[i], true);
+}
+
+/* ---- Output ------------------------------------------------------------------- */
+
+static void print_header(const struct config *cfg, const struct ram *rams)
 {
 	struct utsname u;
 
 	uname(&u);
 	printf("bench-handoff: blackout = the old VMM starts to pause -> the new VMM releases "
 	       "its vCPUs\n");
-	printf("host: %ld CPUs, kernel %s; %u runs per cell (+1 warm-up), library and raw "
-	       "alternating, each started when the CPUs were >= %.0f %% idle (or its wait ran "
-	       "out); tinyvm guest, heartbeat period %u, PIT, verify_ram off; the new VMM's "
-	       "control thread runs %s\n\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), u.release, cfg->runs, QUIET_IDLE * 100, PERIOD,
-	       cfg->scheduling);
-	printf("                           |   library blackout ms    | raw floor ms   |"
-	       " lib/ |  library phases ms     |  raw floor phases ms\n");
-	printf("vCPUs     RAM    touch s   |  median     min     max  | median     max |"
-	       "  raw |  pause  switch resume  |  pause capture   send restore\n");
+	printf("host: %ld CPUs, kernel %s; staged = the library (prepare before the pause, "
+	       "switch after it; %s); naive raw floor = raw ioctls, pause, capture all, send, "
+	       "restore all (raw-floor.c)\n", sysconf(_SC_NPROCESSORS_ONLN), u.release,
+	       cfg->one_thread ? "--one-thread: the switch captures, one thread restores" :
+	       "each vCPU thread captures its vCPU as it pauses, restore threads");
+	printf("%u runs per cell and mode (RAM above 64 GiB: %u%s), staged and raw alternating, "
+	       "each started when the CPUs were >= %.0f %% idle (or its wait ran out); tinyvm "
+	       "guest, PIT, verify_ram off; the new VMM's control thread: %s\n",
+	       cfg->runs, cfg->runs_big < cfg->runs ? cfg->runs_big : cfg->runs,
+	       cfg->quick ? "; --quick: from 128 vCPUs on 3 staged and 1 raw, no warm-up" : "",
+	       QUIET_IDLE * 100, cfg->scheduling);
+	printf("staged breakdown: %s\n", cfg->trace ?
+	       "the library's calls noted through its public seam (sevm_set_backend), both sides" :
+	       "off (--no-trace)");
+	printf("guest RAM, one memfd per size:");
+	for (unsigned int i = 0; i < cfg->nr_mems; i++) {
+		char ram[24];
+
+		printf("%s %s %s (%.2f s)", i ? "," : "", size_str(rams[i].size, ram, sizeof(ram)),
+		       rams[i].full ? "every page touched" : "sparse, 4 pages per GiB touched",
+		       rams[i].touch_s);
+	}
+	printf("\n\n");
+	printf("                                |  staged blackout ms                     |"
+	       "  naive raw floor ms                     | staged\n");
+	printf("vCPUs      RAM  slot ms (before)|  median      q1      q3     min     max |"
+	       "  median      q1      q3     min     max |   /raw\n");
 	fflush(stdout);
-}
-
-static double phase_median(const struct cell *c, enum mode m, int phase)
-{
-	double v[MAX_RUNS];
-
-	for (unsigned int i = 0; i < c->n[m]; i++)
-		v[i] = c->s[m][i].phase[phase];
-	return median(v, c->n[m]);
-}
-
-static double blackout_stats(const struct cell *c, enum mode m, double *min, double *max)
-{
-	double v[MAX_RUNS], med;
-
-	for (unsigned int i = 0; i < c->n[m]; i++)
-		v[i] = c->s[m][i].blackout;
-	stats(v, c->n[m], &med, min, max);
-	return med;
 }
 
 static void print_row(const struct cell *c)
 {
-	double lmin, lmax, rmin, rmax;
-	double lib = blackout_stats(c, MODE_LIB, &lmin, &lmax);
-	double raw = blackout_stats(c, MODE_RAW, &rmin, &rmax);
+	struct dist l = dist_of(c, MODE_LIB, F_BLACKOUT), r = dist_of(c, MODE_RAW, F_BLACKOUT);
 	char ram[24];
 
-	printf("%5u  %7s  %7.2f    | %7.3f %7.3f %7.3f  | %6.3f %7.3f | %5.2f |"
-	       " %6.3f %6.3f %6.3f  | %6.3f %6.3f %6.3f %6.3f",
-	       c->vcpus, size_str(c->mem_size, ram, sizeof(ram)), c->touch_s, lib, lmin, lmax,
-	       raw, rmax, lib / raw, phase_median(c, MODE_LIB, 0), phase_median(c, MODE_LIB, 1),
-	       phase_median(c, MODE_LIB, 2), phase_median(c, MODE_RAW, 0),
-	       phase_median(c, MODE_RAW, 1), phase_median(c, MODE_RAW, 2),
-	       phase_median(c, MODE_RAW, 3));
+	printf("%5u  %7s  %8.2f         | %7.3f %7.3f %7.3f %7.3f %7.3f | %7.3f %7.3f %7.3f "
+	       "%7.3f %7.3f | %6.2f", c->vcpus, size_str(c->ram->size, ram, sizeof(ram)),
+	       c->slots ? c->slot_ms / c->slots : NAN, l.med, l.q1, l.q3, l.min, l.max, r.med,
+	       r.q1, r.q3, r.min, r.max, l.med / r.med);
+	if (c->n[MODE_LIB] != c->runs || c->n[MODE_RAW] != c->raw_runs)
+		printf("  (%u and %u runs)", c->n[MODE_LIB], c->n[MODE_RAW]);
 	if (c->busy)
 		printf("  (%u of %u runs started on a busy machine)", c->busy,
 		       c->n[MODE_LIB] + c->n[MODE_RAW]);
 	if (c->failed[MODE_LIB] || c->failed[MODE_RAW])
-		printf("  (failed: %u library, %u raw)", c->failed[MODE_LIB], c->failed[MODE_RAW]);
+		printf("  (FAILED: %u staged, %u raw)", c->failed[MODE_LIB], c->failed[MODE_RAW]);
 	printf("\n");
 	fflush(stdout);
+}
+
+/*
+ * A table's column: a figure's median, w wide with d decimals, after a
+ * " |" if bar; d < 0 for a yes/no figure, shown as yes/runs that have it.
+ */
+struct column {
+	enum fig f;
+	int w, d;
+	bool bar;
+};
+
+static void print_row_of(const struct cell *c, enum mode m, const struct column *col, size_t n)
+{
+	char ram[24];
+
+	printf("%5u  %7s |", c->vcpus, size_str(c->ram->size, ram, sizeof(ram)));
+	for (size_t k = 0; k < n; k++) {
+		unsigned int of, yes;
+
+		printf("%s", col[k].bar ? " |" : "");
+		if (col[k].d >= 0) {
+			printf(" %*.*f", col[k].w, col[k].d, med(c, m, col[k].f));
+			continue;
+		}
+		yes = count_set(c, m, col[k].f, &of);
+		printf(" %*u/%-3u", col[k].w, yes, of);
+	}
+	printf("\n");
+}
+
+/* A title, two heading lines, then a row of medians per cell. */
+static void print_table(const char *const head[3], const struct cell *cells, unsigned int n,
+			enum mode m, const struct column *col, size_t nr_col)
+{
+	printf("\n%s\n%s\n%s\n", head[0], head[1], head[2]);
+	for (unsigned int i = 0; i < n; i++)
+		print_row_of(&cells[i], m, col, nr_col);
+}
+
+#define COLUMNS(col)	col, sizeof(col) / sizeof(col[0])
+
+static void print_raw_breakdown(const struct cell *cells, unsigned int n)
+{
+	static const char *const head[3] = {
+		"naive raw floor, where the blackout goes (medians, ms; one step after another)",
+		"               |                    blackout                     |"
+		"       after the release",
+		"vCPUs      RAM |    stop capture transfer restore release |  median |"
+		" 1st vCPU in KVM_RUN  all in KVM_RUN  all ran",
+	};
+	static const struct column col[] = {
+		{ F_STOP, 7, 3 }, { F_CAPTURE, 7, 3 }, { F_TRANSFER, 8, 3 }, { F_RESTORE, 7, 3 },
+		{ F_RELEASE, 7, 3 }, { F_BLACKOUT, 7, 3, true }, { F_RUN_FIRST, 19, 3, true },
+		{ F_RUN_ALL, 15, 3 }, { F_RAN_ALL, 8, 3 },
+	};
+
+	print_table(head, cells, n, MODE_RAW, COLUMNS(col));
+}
+
+static void print_lib_breakdown(const struct cell *cells, unsigned int n)
+{
+	static const char *const head[3] = {
+		"staged (library), where the blackout goes (medians, ms; the critical path: a "
+		"capture that ended under the stop counts 0, the restore runs from the later of "
+		"the two)",
+		"               |                   blackout                    |"
+		"  after the release        | inside the blackout: ioctl ms (first to last, "
+		"summed over threads), threads, ioctls per vCPU, ms in socket calls; runs on "
+		"one CPU",
+		"vCPUs      RAM |    stop capture restore  commit release |  median |"
+		"  1st in  all in  all ran | span old   new summed old   new threads old new"
+		" /vCPU old  new sock old   new   1 CPU STATE msgs    KiB  tracing",
+	};
+	static const struct column col[] = {
+		{ F_STOP, 7, 3 }, { F_CAPTURE, 7, 3 }, { F_RESTORE, 7, 3 }, { F_COMMIT, 7, 3 },
+		{ F_RELEASE, 7, 3 }, { F_BLACKOUT, 7, 3, true }, { F_RUN_FIRST, 7, 3, true },
+		{ F_RUN_ALL, 7, 3 }, { F_RAN_ALL, 8, 3 },
+		{ F_O_SPAN, 8, 2, true }, { F_N_SPAN, 5, 2 }, { F_O_IOCTL, 10, 2 },
+		{ F_N_IOCTL, 5, 2 }, { F_O_THREADS, 11, 0 }, { F_N_THREADS, 3, 0 },
+		{ F_O_PER_VCPU, 9, 1 }, { F_N_PER_VCPU, 4, 1 }, { F_O_SOCK, 8, 2 },
+		{ F_N_SOCK, 5, 2 }, { F_ONE_CPU, 3, -1 }, { F_MSGS, 10, 0 }, { F_KIB, 6, 0 },
+		{ F_TRACE, 8, 3 },
+	};
+
+	print_table(head, cells, n, MODE_LIB, COLUMNS(col));
+}
+
+static void print_lib_sides(const struct cell *cells, unsigned int n)
+{
+	static const char *const head[3] = {
+		"staged (library), what each side's clock shows (medians, ms since the pause "
+		"began)",
+		"               | old VMM:   paused 1st vCPU last vCPU  all cap- RESTORED   switch"
+		" | new VMM:  1st STATE last STATE restored       GO   switch released",
+		"vCPUs      RAM |                   captured captured    tured       in returned"
+		" |                 in        in                 in returned",
+	};
+	static const struct column col[] = {
+		{ F_STOP, 17, 3 }, { F_O_CAPT1, 8, 3 }, { F_O_CAPTN, 8, 3 }, { F_O_SENT, 8, 3 },
+		{ F_O_RESTORED, 8, 3 }, { F_O_SWITCHED, 8, 3 },
+		{ F_N_STATE1, 18, 3, true }, { F_N_STATEN, 8, 3 }, { F_N_RESTORED, 8, 3 },
+		{ F_N_GO, 8, 3 }, { F_N_SWITCHED, 8, 3 }, { F_BLACKOUT, 8, 3 },
+	};
+
+	print_table(head, cells, n, MODE_LIB, COLUMNS(col));
+}
+
+/* Largest / smallest median blackout over the RAM sizes of one vCPU count. */
+static double flatness(const struct cell *cells, unsigned int n, unsigned int vcpus, enum mode m,
+		       uint64_t *lo_ram, uint64_t *hi_ram)
+{
+	double lo = INFINITY, hi = -INFINITY;
+
+	*lo_ram = UINT64_MAX;
+	*hi_ram = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		double v = cells[i].vcpus == vcpus ? med(&cells[i], m, F_BLACKOUT) : NAN;
+
+		if (isnan(v))
+			continue;
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+		*lo_ram = cells[i].ram->size < *lo_ram ? cells[i].ram->size : *lo_ram;
+		*hi_ram = cells[i].ram->size > *hi_ram ? cells[i].ram->size : *hi_ram;
+	}
+	return hi >= lo && *lo_ram < *hi_ram ? hi / lo : NAN;
 }
 
 static const struct cell *find_cell(const struct cell *cells, unsigned int n,
 				    unsigned int vcpus, uint64_t mem)
 {
 	for (unsigned int i = 0; i < n; i++)
-		if (cells[i].vcpus == vcpus && cells[i].mem_size == mem)
+		if (cells[i].vcpus == vcpus && cells[i].ram->size == mem)
 			return &cells[i];
 	return NULL;
 }
 
-static double lib_median(const struct cell *c)
+/* The cell of a vCPU count with the least RAM: the RESULT lines' choice. */
+static const struct cell *smallest_cell(const struct cell *cells, unsigned int n,
+					unsigned int vcpus)
 {
-	double min, max;
+	const struct cell *best = NULL;
 
-	return c ? blackout_stats(c, MODE_LIB, &min, &max) : NAN;
+	for (unsigned int i = 0; i < n; i++)
+		if (cells[i].vcpus == vcpus && (!best || cells[i].ram->size < best->ram->size))
+			best = &cells[i];
+	return best;
 }
 
-/* Largest / smallest library median across the RAM sizes, for one vCPU count. */
-static double flatness(const struct cell *cells, unsigned int n, unsigned int vcpus)
+static double ratio(const struct cell *c)
 {
-	double lo = INFINITY, hi = -INFINITY;
-
-	for (unsigned int i = 0; i < n; i++) {
-		double m = cells[i].vcpus == vcpus ? lib_median(&cells[i]) : NAN;
-
-		if (isnan(m))
-			continue;
-		lo = m < lo ? m : lo;
-		hi = m > hi ? m : hi;
-	}
-	return hi >= lo ? hi / lo : NAN;
-}
-
-static void print_flatness(const struct config *cfg, const struct cell *cells, unsigned int n)
-{
-	printf("\nRAM flatness (largest / smallest library median over the RAM sizes):");
-	for (unsigned int v = 0; v < cfg->nr_vcpus; v++)
-		printf("  %u vCPUs %.3f", cfg->vcpus[v], flatness(cells, n, cfg->vcpus[v]));
-	printf("\n");
+	return med(c, MODE_LIB, F_BLACKOUT) / med(c, MODE_RAW, F_BLACKOUT);
 }
 
 static void print_copies(const struct config *cfg, const struct cell *cells, unsigned int n,
@@ -853,109 +523,195 @@ static void print_copies(const struct config *cfg, const struct cell *cells, uns
 		"through the socket (1 MiB buffer reused)", "into the receiver's RAM (faulted in)",
 	};
 
+	if (!nr_copies)
+		return;
 	printf("\ncopy baseline: the RAM written through a UNIX socket in 1 MiB send()s\n");
 	for (unsigned int i = 0; i < nr_copies; i++) {
-		double lib = lib_median(find_cell(cells, n, cfg->key_vcpus, cr[i].mem_size));
+		const struct cell *c = find_cell(cells, n, cfg->key_vcpus, cr[i].mem_size);
+		double lib = med(c, MODE_LIB, F_BLACKOUT);
 		char ram[24];
 
 		for (int k = 0; k < NR_COPY_KINDS; k++) {
-			double med, min, max;
+			struct dist d = dist_of_values(cr[i].ms[k], cr[i].n[k]);
 
-			if (!cr[i].n[k])
+			if (!d.n)
 				continue;
-			stats(cr[i].ms[k], cr[i].n[k], &med, &min, &max);
 			printf("  %7s %-41s %9.1f ms (median of %u, min %.1f, max %.1f) = %.0fx "
-			       "the library blackout at %u vCPUs (%.3f ms)\n",
-			       size_str(cr[i].mem_size, ram, sizeof(ram)), what[k], med, cr[i].n[k],
-			       min, max, med / lib, cfg->key_vcpus, lib);
+			       "the staged blackout at %u vCPUs (%.3f ms)\n",
+			       size_str(cr[i].mem_size, ram, sizeof(ram)), what[k], d.med, d.n,
+			       d.min, d.max, d.med / lib, cfg->key_vcpus, lib);
 		}
 	}
+}
+
+static void print_flatness(const struct config *cfg, const struct cell *cells, unsigned int n)
+{
+	printf("\nRAM flatness, largest / smallest median over the RAM sizes (staged | raw):\n");
+	for (unsigned int v = 0; v < cfg->nr_vcpus; v++) {
+		uint64_t lo, hi;
+		double f = flatness(cells, n, cfg->vcpus[v], MODE_LIB, &lo, &hi);
+		double r = flatness(cells, n, cfg->vcpus[v], MODE_RAW, &lo, &hi);
+		char a[24], b[24];
+
+		if (isnan(f))
+			continue;
+		printf("  %3u vCPUs, %s to %s: %.3f | %.3f\n", cfg->vcpus[v],
+		       size_str(lo, a, sizeof(a)), size_str(hi, b, sizeof(b)), f, r);
+	}
+}
+
+/* The targets, against every cell they speak of. */
+static void print_targets(const struct config *cfg, const struct cell *cells, unsigned int n)
+{
+	printf("\ntargets:\n  staged <= 0.5x the naive raw floor at 16 vCPUs and more:");
+	for (unsigned int i = 0; i < n; i++) {
+		char ram[24];
+
+		if (cells[i].vcpus >= 16)
+			printf("  %u/%s %.2f", cells[i].vcpus,
+			       size_str(cells[i].ram->size, ram, sizeof(ram)), ratio(&cells[i]));
+	}
+	printf("\n  256 vCPUs under 25 ms (staged median):");
+	for (unsigned int i = 0; i < n; i++) {
+		char ram[24];
+
+		if (cells[i].vcpus == 256)
+			printf("  %s %.1f ms", size_str(cells[i].ram->size, ram, sizeof(ram)),
+			       med(&cells[i], MODE_LIB, F_BLACKOUT));
+	}
+	printf("\n  64 MiB to 1 TiB within 10 %% (staged, largest / smallest):");
+	for (unsigned int v = 0; v < cfg->nr_vcpus; v++) {
+		uint64_t lo, hi;
+		double f = flatness(cells, n, cfg->vcpus[v], MODE_LIB, &lo, &hi);
+		char b[24];
+
+		if (!isnan(f))
+			printf("  %u vCPUs %.3f (to %s)", cfg->vcpus[v], f, size_str(hi, b, sizeof(b)));
+	}
+	printf("\n");
 }
 
 static void print_results(const struct config *cfg, const struct cell *cells, unsigned int n,
 			  const struct copy_result *cr, unsigned int nr_copies)
 {
 	const struct cell *small = find_cell(cells, n, cfg->key_vcpus, 64 * MIB);
-	double copy4g = NAN, lib4g = lib_median(find_cell(cells, n, cfg->key_vcpus, 4ull << 30));
-	double min, max;
+	double copy4g = NAN;
+	uint64_t lo, hi;
 
 	for (unsigned int i = 0; i < nr_copies; i++)
-		if (cr[i].mem_size == 4ull << 30)
-			stats(cr[i].ms[COPY_RAM], cr[i].n[COPY_RAM], &copy4g, &min, &max);
+		if (cr[i].mem_size == 4 * GIB)
+			copy4g = dist_of_values(cr[i].ms[COPY_RAM], cr[i].n[COPY_RAM]).med;
 	printf("\n");
-	printf("RESULT ratio_vs_raw=%.3f\n",
-	       small ? lib_median(small) / blackout_stats(small, MODE_RAW, &min, &max) : NAN);
-	printf("RESULT speedup_vs_copy_4g=%.0f\n", copy4g / lib4g);
-	printf("RESULT ram_flatness=%.3f\n", flatness(cells, n, cfg->key_vcpus));
+	printf("RESULT ratio_vs_raw=%.3f\n", small ? ratio(small) : NAN);
+	printf("RESULT speedup_vs_copy_4g=%.0f\n",
+	       copy4g / med(find_cell(cells, n, cfg->key_vcpus, 4 * GIB), MODE_LIB, F_BLACKOUT));
+	printf("RESULT ram_flatness=%.3f\n",
+	       flatness(cells, n, cfg->key_vcpus, MODE_LIB, &lo, &hi));
+	small = smallest_cell(cells, n, 16);
+	printf("RESULT staged_vs_raw=%.3f\n", small ? ratio(small) : NAN);
+	printf("RESULT blackout_256_ms=%.3f\n",
+	       med(smallest_cell(cells, n, 256), MODE_LIB, F_BLACKOUT));
 }
 
-/* ---- Driver -------------------------------------------------------------- */
+/* ---- Driver ----------------------------------------------------------------- */
 
-static bool is_copy_size(uint64_t size)
+/*
+ * The copy baseline first, on the touched memfds, while nothing else runs.
+ * Faulting in fresh memory is slow on this host (it comes back from the
+ * hypervisor page by page), so the RAM receiver of a 1 or 4 GiB copy is
+ * started before the guest's RAM is touched and faults its own in meanwhile.
+ */
+static unsigned int copies(const struct config *cfg, struct ram *rams, struct copy_result *cr)
 {
-	return size == 64 * MIB || size == (1ull << 30) || size == (4ull << 30);
-}
+	struct copy_peer early[MAX_LIST];
+	bool has_early[MAX_LIST] = { false };
+	unsigned int nr = 0;
 
-/* Every vCPU count at one RAM size; each cell has its own memfd, released after it. */
-static int run_mem_size(const struct config *cfg, uint64_t size, struct cell *cells,
-			unsigned int *nr_cells, struct copy_result *cr, unsigned int *nr_copies)
-{
-	for (unsigned int v = 0; v < cfg->nr_vcpus; v++) {
-		struct cell *c = &cells[(*nr_cells)++];
-		bool copies = cfg->vcpus[v] == cfg->key_vcpus && is_copy_size(size);
-		struct copy_peer early;
-		bool has_early = copies && early_receiver(cfg, size) &&
-				 !copy_spawn(COPY_RAM, size, &early);
-		int fd = new_memfd(size);
+	for (unsigned int i = 0; i < cfg->nr_mems; i++)
+		has_early[i] = copy_is_size(cfg->mem[i]) && cfg->mem[i] >= GIB &&
+			       !copy_spawn_early(cfg->mem[i], &early[i]);
+	for (unsigned int i = 0; i < cfg->nr_mems; i++) {
+		int err = ram_new(&rams[i], cfg->mem[i]);
 
-		if (fd < 0) {
-			if (has_early)
-				reap(&early.ch);
-			return fd;
+		if (err) {
+			fprintf(stderr, "bench-handoff: guest RAM of %" PRIu64 " MiB: %s\n",
+				cfg->mem[i] >> 20, strerror(-err));
+			exit(1);
 		}
-		*c = (struct cell){ .vcpus = cfg->vcpus[v], .mem_size = size };
-		run_cell(c, fd, cfg->runs, has_early ? &early : NULL);
-		print_row(c);
-		/* The copy reads the same touched RAM the handoffs moved. */
-		if (copies)
-			run_copies(cfg, &cr[(*nr_copies)++], fd, size, has_early ? &early : NULL);
-		close(fd);
 	}
-	return 0;
+	/* A copy must not run while a receiver still faults its memory in. */
+	for (unsigned int i = 0; i < cfg->nr_mems; i++)
+		if (has_early[i])
+			copy_wait_ready(&early[i]);	/* a failure shows when its copy runs */
+	for (unsigned int i = 0; i < cfg->nr_mems; i++)
+		if (copy_is_size(cfg->mem[i]))
+			copy_run_all(&cr[nr++], rams[i].fd, cfg->mem[i], cfg->runs, cfg->quick,
+				     has_early[i] ? &early[i] : NULL);
+	return nr;
 }
 
 static int bench(const struct config *cfg)
 {
-	static struct cell cells[MAX_CELLS * MAX_CELLS];
-	static struct copy_result copies[MAX_CELLS];
-	unsigned int nr_cells = 0, nr_copies = 0, failed = 0;
+	static struct cell cells[MAX_CELLS];
+	static struct copy_result cr[MAX_LIST];
+	struct ram rams[MAX_LIST];
+	double took[MAX_LIST + 1];	/* s: the RAM and the copies, then each vCPU count */
+	unsigned int nr_cells = 0, nr_copies, failed = 0;
+	uint64_t t0 = now_ns();
 
 	/* --quick must end within 40 s even when the machine never calms down. */
-	gate = cfg->quick ? (struct gate){ .per_run_ms = 300, .budget_ms = 4000 }
-			  : (struct gate){ .per_run_ms = 3000, .budget_ms = 240000 };
-	print_header(cfg);
-	for (unsigned int m = 0; m < cfg->nr_mems; m++) {
-		int err = run_mem_size(cfg, cfg->mem_mib[m] * MIB, cells, &nr_cells, copies,
-				       &nr_copies);
+	if (cfg->quick)
+		quiet_set(300, 4000);
+	else
+		quiet_set(3000, 240000);
+	nr_copies = copies(cfg, rams, cr);
+	took[0] = ms_between(t0, now_ns()) / 1e3;
+	print_header(cfg, rams);
+	for (unsigned int v = 0; v < cfg->nr_vcpus; v++) {
+		struct cell *first = &cells[nr_cells];
+		unsigned int nr = 0;
 
-		if (err) {
-			fprintf(stderr, "bench-handoff: guest RAM: %s\n", strerror(-err));
-			return 1;
+		for (unsigned int m = 0; m < cfg->nr_mems; m++) {
+			if (!cell_wanted(cfg, cfg->vcpus[v], m))
+				continue;
+			struct cell *c = &first[nr++];
+
+			*c = (struct cell){ .vcpus = cfg->vcpus[v], .ram = &rams[m],
+					    .runs = cell_runs(cfg, cfg->vcpus[v], cfg->mem[m]) };
+			/* --quick: its RESULT line needs 3 staged runs there, not 3 raw ones. */
+			c->raw_runs = cfg->quick && c->vcpus >= QUICK_MANY ? 1 : c->runs;
 		}
+		t0 = now_ns();
+		run_vcpus(cfg, first, nr);
+		took[v + 1] = ms_between(t0, now_ns()) / 1e3;
+		for (unsigned int i = 0; i < nr; i++)
+			print_row(&first[i]);
+		nr_cells += nr;
 	}
+	printf("\n(took %.1f s for the guest RAM and the copies", took[0]);
+	for (unsigned int v = 0; v < cfg->nr_vcpus; v++)
+		printf(", %.1f s for %u vCPUs", took[v + 1], cfg->vcpus[v]);
+	printf(")\n");
 	for (unsigned int i = 0; i < nr_cells; i++)
 		failed += cells[i].failed[MODE_LIB] + cells[i].failed[MODE_RAW];
-	if (gate.waited_ms)
-		printf("\n(waited %.1f s in all for the other sessions' load to pass)\n",
-		       (double)gate.waited_ms / 1e3);
-	if (!cfg->quick)
-		print_flatness(cfg, cells, nr_cells);
-	print_copies(cfg, cells, nr_cells, copies, nr_copies);
-	print_results(cfg, cells, nr_cells, copies, nr_copies);
+	if (quiet_waited_ms())
+		printf("(waited %.1f s in all for the other sessions' load to pass)\n",
+		       (double)quiet_waited_ms() / 1e3);
+	print_raw_breakdown(cells, nr_cells);
+	if (cfg->trace) {
+		print_lib_breakdown(cells, nr_cells);
+		print_lib_sides(cells, nr_cells);
+	}
+	print_flatness(cfg, cells, nr_cells);
+	print_copies(cfg, cells, nr_cells, cr, nr_copies);
+	print_targets(cfg, cells, nr_cells);
+	print_results(cfg, cells, nr_cells, cr, nr_copies);
+	for (unsigned int i = 0; i < cfg->nr_mems; i++)
+		close(rams[i].fd);
 	return failed ? 1 : 0;
 }
 
-/* ---- Command line -------------------------------------------------------- */
+/* ---- Command line ---------------------------------------------------------- */
 
 struct role {
 	const char *name;	/* NULL: the benchmark itself */
@@ -969,47 +725,46 @@ static unsigned int parse_list(const char *s, unsigned int *uv, uint64_t *u64v)
 	unsigned int n = 0;
 	char *end;
 
-	while (*s && n < MAX_CELLS) {
+	while (*s && n < MAX_LIST) {
 		unsigned long long x = strtoull(s, &end, 0);
 
-		if (end == s || !x)
+		/* Too large to hold is as wrong as 0, not a smaller number after wrapping. */
+		if (end == s || !x || x > (uv ? UINT_MAX : UINT64_MAX / MIB))
 			return 0;
 		if (uv)
 			uv[n++] = (unsigned int)x;
 		else
-			u64v[n++] = x;
+			u64v[n++] = x * MIB;
 		s = *end == ',' ? end + 1 : end;
 		if (*end && *end != ',')
 			return 0;
 	}
-	return n;
+	return *s ? 0 : n;
 }
 
 static void defaults(struct config *cfg, bool quick)
 {
-	static const unsigned int vcpus[] = { 1, 4, 16, 64 };
-	static const uint64_t mems[] = { 64, 1024, 4096 };
+	static const unsigned int vcpus[] = { 1, 4, 16, 64, 256 }, quick_vcpus[] = { 4, 16, 256 };
+	static const uint64_t mems[] = { 64 * MIB, 4 * GIB, 64 * GIB, 1ull << 40 };
+	static const uint64_t quick_mems[] = { 64 * MIB, 4 * GIB, 64 * GIB };
+	const unsigned int *v = quick ? quick_vcpus : vcpus;
+	const uint64_t *m = quick ? quick_mems : mems;
 
-	*cfg = (struct config){ .quick = quick, .runs = 11, .key_vcpus = 4 };
-	if (quick) {
-		cfg->vcpus[cfg->nr_vcpus++] = 4;
-		cfg->mem_mib[cfg->nr_mems++] = 64;
-		cfg->mem_mib[cfg->nr_mems++] = 4096;
-		return;
-	}
-	for (size_t i = 0; i < sizeof(vcpus) / sizeof(vcpus[0]); i++)
-		cfg->vcpus[cfg->nr_vcpus++] = vcpus[i];
-	for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
-		cfg->mem_mib[cfg->nr_mems++] = mems[i];
+	*cfg = (struct config){ .quick = quick, .trace = true, .runs = quick ? 6 : 11,
+				.runs_big = 3, .key_vcpus = 4,
+				.nr_vcpus = quick ? 3 : 5, .nr_mems = quick ? 3 : 4 };
+	memcpy(cfg->vcpus, v, cfg->nr_vcpus * sizeof(*v));
+	memcpy(cfg->mem, m, cfg->nr_mems * sizeof(*m));
 }
 
-static void usage(void)
+static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [--quick] [--verbose] [--runs N] [--vcpus 1,4,16,64] "
-		"[--mem-mib 64,1024,4096]\n", argv0);
+	fprintf(stderr, "usage: %s [--quick] [--verbose] [--no-trace] [--fifo] [--one-thread] "
+		"[--runs N] [--runs-big N] "
+		"[--vcpus 1,4,16,64,256] [--mem-mib 64,4096,65536,1048576]\n", argv0);
 }
 
-/* The RESULT lines speak of 4 vCPUs, or of the first count when 4 is not measured. */
+/* The first three RESULT lines speak of 4 vCPUs, or of the first count when 4 is not measured. */
 static void pick_key_vcpus(struct config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nr_vcpus; i++)
@@ -1018,9 +773,18 @@ static void pick_key_vcpus(struct config *cfg)
 	cfg->key_vcpus = cfg->vcpus[0];
 }
 
+static bool ascending(const uint64_t *v, unsigned int n)
+{
+	for (unsigned int i = 1; i < n; i++)
+		if (v[i] <= v[i - 1])
+			return false;
+	return true;
+}
+
 static bool valid(const struct config *cfg)
 {
-	if (!cfg->runs || cfg->runs > MAX_RUNS || !cfg->nr_vcpus || !cfg->nr_mems)
+	if (!cfg->runs || cfg->runs > MAX_RUNS || !cfg->runs_big || !cfg->nr_vcpus ||
+	    !cfg->nr_mems || !ascending(cfg->mem, cfg->nr_mems))
 		return false;
 	for (unsigned int i = 0; i < cfg->nr_vcpus; i++)
 		if (cfg->vcpus[i] > TINYVM_MAX_VCPUS)
@@ -1033,7 +797,11 @@ static int parse(int argc, char **argv, struct config *cfg, struct role *role)
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'V' },
+		{ "no-trace", no_argument, NULL, 'T' },
+		{ "fifo", no_argument, NULL, 'F' },
+		{ "one-thread", no_argument, NULL, 'O' },
 		{ "runs", required_argument, NULL, 'n' },
+		{ "runs-big", required_argument, NULL, 'b' },
 		{ "vcpus", required_argument, NULL, 'v' },
 		{ "mem-mib", required_argument, NULL, 'm' },
 		/* Hidden: how the benchmark starts its children. */
@@ -1045,16 +813,20 @@ static int parse(int argc, char **argv, struct config *cfg, struct role *role)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *vcpus = NULL, *mems = NULL;
-	long runs = -1;
+	long runs = -1, runs_big = -1;
+	bool quick = false, no_trace = false, fifo = false, one_thread = false;
 	int o;
 
 	*role = (struct role){ .sock = -1, .ctl = -1 };
-	defaults(cfg, false);
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'q': cfg->quick = true; break;
+		case 'q': quick = true; break;
 		case 'V': verbose = true; break;
+		case 'T': no_trace = true; break;
+		case 'F': fifo = true; break;
+		case 'O': one_thread = true; break;
 		case 'n': runs = strtol(optarg, NULL, 0); break;
+		case 'b': runs_big = strtol(optarg, NULL, 0); break;
 		case 'v': vcpus = optarg; break;
 		case 'm': mems = optarg; break;
 		case 'R': role->name = optarg; break;
@@ -1067,12 +839,17 @@ static int parse(int argc, char **argv, struct config *cfg, struct role *role)
 	}
 	if (optind != argc)
 		return -EINVAL;
-	defaults(cfg, cfg->quick);
+	defaults(cfg, quick);
+	cfg->trace = !no_trace;
+	cfg->fifo = fifo;
+	cfg->one_thread = one_thread;
 	if (runs >= 0)
 		cfg->runs = (unsigned int)runs;
+	if (runs_big >= 0)
+		cfg->runs_big = (unsigned int)runs_big;
 	if (vcpus && !(cfg->nr_vcpus = parse_list(vcpus, cfg->vcpus, NULL)))
 		return -EINVAL;
-	if (mems && !(cfg->nr_mems = parse_list(mems, NULL, cfg->mem_mib)))
+	if (mems && !(cfg->nr_mems = parse_list(mems, NULL, cfg->mem)))
 		return -EINVAL;
 	pick_key_vcpus(cfg);
 	return valid(cfg) ? 0 : -EINVAL;
@@ -1083,12 +860,9 @@ static int child_main(const struct role *role)
 	const char *mode = role->mode ? role->mode : "";
 
 	if (!strcmp(role->name, "copy"))
-		return copy_receiver(strcmp(mode, "ram") ? COPY_SOCKET : COPY_RAM, role->sock,
-				     role->ctl, role->size);
-	if (!strcmp(role->name, "new") && (!strcmp(mode, "lib") || !strcmp(mode, "raw"))) {
-		new_vmm_scheduling();
-		return new_vmm(strcmp(mode, "lib") ? MODE_RAW : MODE_LIB, role->sock, role->ctl);
-	}
+		return copy_receiver_main(mode, role->sock, role->ctl, role->size);
+	if (!strcmp(role->name, "new") && (!strncmp(mode, "lib", 3) || !strncmp(mode, "raw", 3)))
+		return new_vmm_main(mode, role->sock, role->ctl);
 	fprintf(stderr, "bench-handoff: unknown role %s %s\n", role->name, mode);
 	return 2;
 }
@@ -1098,17 +872,21 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct role role;
 
-	argv0 = argv[0];
+	bench_argv0 = argv[0];
 	/* A child that dies must show up as an error, not kill the benchmark. */
 	signal(SIGPIPE, SIG_IGN);
 	if (parse(argc, argv, &cfg, &role)) {
-		usage();
+		usage(argv[0]);
 		return 2;
 	}
 	if (role.name)
 		return child_main(&role);
 	/* What a child will get: asked here, where the header is printed, then undone. */
-	cfg.scheduling = new_vmm_scheduling();
+	cfg.scheduling = new_vmm_fifo();
+	if (!cfg.fifo && !strncmp(cfg.scheduling, "SCHED_FIFO", 10))
+		cfg.scheduling = "SCHED_FIFO while it builds its VM, ordinary from the moment it "
+				 "reports ready (PREPARED, READY) on";
 	sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
+	cfg.trace_cost_ns = trace_call_cost_ns();
 	return bench(&cfg);
 }

@@ -14,10 +14,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "raw-floor.h"
+#include "sockio.h"
+#include "sys.h"
 
 #define HELLO_MAGIC	0x52415748u	/* "RAWH" */
 #define STATE_MAGIC	0x52415753u	/* "RAWS" */
@@ -71,14 +72,6 @@ struct raw_hello {
 	uint64_t mem_size;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int fail(const char *what, int err)
 {
 	fprintf(stderr, "raw-floor: %s: %s\n", what, strerror(-err));
@@ -87,7 +80,7 @@ static int fail(const char *what, int err)
 
 static int xioctl(int fd, unsigned long req, void *arg, const char *what)
 {
-	return ioctl(fd, req, arg) < 0 ? fail(what, -errno) : 0;
+	return ioctl(fd, req, arg) < 0 ? fail(what, neg_errno()) : 0;
 }
 
 static size_t state_len(uint32_t nr_vcpus)
@@ -100,36 +93,6 @@ static struct raw_vcpu *vcpu_at(void *state, uint32_t i)
 	return (struct raw_vcpu *)((char *)state + sizeof(struct raw_head)) + i;
 }
 
-int bench_write_all(int fd, const void *p, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p = (const char *)p + n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *p, size_t len)
-{
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n ? -errno : -ECONNRESET;
-		p = (char *)p + n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* ---- Old VMM ------------------------------------------------------------- */
 
 /* KVM_GET_MSR_INDEX_LIST answers E2BIG with the count it needs. */
@@ -138,14 +101,16 @@ static int msr_index_list(int kvm_fd, struct kvm_msr_list **out)
 	struct kvm_msr_list head = { .nmsrs = 0 }, *list;
 
 	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &head) < 0 && errno != E2BIG)
-		return fail("KVM_GET_MSR_INDEX_LIST", -errno);
+		return fail("KVM_GET_MSR_INDEX_LIST", neg_errno());
 	list = calloc(1, sizeof(*list) + head.nmsrs * sizeof(list->indices[0]));
 	if (!list)
 		return -ENOMEM;
 	list->nmsrs = head.nmsrs;
 	if (head.nmsrs && ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+		int err = neg_errno();
+
 		free(list);
-		return fail("KVM_GET_MSR_INDEX_LIST", -errno);
+		return fail("KVM_GET_MSR_INDEX_LIST", err);
 	}
 	*out = list;
 	return 0;
@@ -215,7 +180,7 @@ int raw_floor_offer(struct raw_floor_old *o)
 	memcpy(CMSG_DATA(c), &o->vm->mem_fd, sizeof(int));
 	n = sendmsg(o->sock, &mh, MSG_NOSIGNAL);
 	if (n != (ssize_t)sizeof(hello))
-		return fail("send HELLO", n < 0 ? -errno : -EIO);
+		return fail("send HELLO", n < 0 ? neg_errno() : -EIO);
 	err = read_all(o->sock, &ready, sizeof(ready));
 	if (err)
 		return fail("waiting for READY", err);
@@ -240,7 +205,8 @@ static int capture_vcpu(const struct raw_floor_old *o, const struct tinyvm_vcpu 
 		s->msrs.entries[i] = (struct kvm_msr_entry){ .index = o->msrs[i] };
 	r = ioctl(fd, KVM_GET_MSRS, &s->msrs);
 	if (r != (int)o->nr_msrs)
-		return fail("KVM_GET_MSRS read fewer than the filtered list", r < 0 ? -errno : -EIO);
+		return fail("KVM_GET_MSRS read fewer than the filtered list",
+			    r < 0 ? neg_errno() : -EIO);
 	r = xioctl(fd, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS");
 	r = r ? r : xioctl(fd, KVM_GET_DEBUGREGS, &s->debugregs, "KVM_GET_DEBUGREGS");
 	return r ? r : xioctl(fd, KVM_GET_MP_STATE, &s->mp_state, "KVM_GET_MP_STATE");
@@ -277,7 +243,7 @@ int raw_floor_send(struct raw_floor_old *o, struct raw_floor_times *t)
 	*head = (struct raw_head){ .magic = STATE_MAGIC, .nr_vcpus = o->vm->nr_vcpus,
 				   .pause_ns = t->pause_ns, .paused_ns = t->paused_ns,
 				   .captured_ns = t->captured_ns, .vm = head->vm };
-	err = bench_write_all(o->sock, o->state, o->state_len);
+	err = write_all(o->sock, o->state, o->state_len);
 	return err ? fail("send state", err) : 0;
 }
 
@@ -304,7 +270,7 @@ static int recv_hello(int sock, struct raw_hello *hello, int *mem_fd)
 	*mem_fd = -1;
 	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
 	if (n < 0)
-		return fail("receive HELLO", -errno);
+		return fail("receive HELLO", neg_errno());
 	c = CMSG_FIRSTHDR(&mh);
 	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
 	    c->cmsg_len == CMSG_LEN(sizeof(int)))
@@ -341,7 +307,10 @@ static int build(int sock, struct tinyvm *vm, void **state, size_t *len)
 	return *state ? 0 : -ENOMEM;
 }
 
-/* The notes' order: SREGS, REGS, XSAVE, XCRS, LAPIC before MSRS, then events, debugregs, MP state. */
+/*
+ * The notes' order: SREGS, REGS, XSAVE, XCRS, LAPIC before MSRS, then
+ * events, debugregs, MP state.
+ */
 static int restore_vcpu(int fd, const struct raw_vcpu *s)
 {
 	int r = xioctl(fd, KVM_SET_SREGS, (void *)&s->sregs, "KVM_SET_SREGS");
@@ -358,7 +327,7 @@ static int restore_vcpu(int fd, const struct raw_vcpu *s)
 		if (r >= 0 && (uint32_t)r < s->msrs.nmsrs)
 			fprintf(stderr, "raw-floor: KVM_SET_MSRS stopped at MSR 0x%x\n",
 				s->msrs.entries[r].index);
-		return fail("KVM_SET_MSRS", r < 0 ? -errno : -EIO);
+		return fail("KVM_SET_MSRS", r < 0 ? neg_errno() : -EIO);
 	}
 	r = xioctl(fd, KVM_SET_VCPU_EVENTS, (void *)&s->events, "KVM_SET_VCPU_EVENTS");
 	r = r ? r : xioctl(fd, KVM_SET_DEBUGREGS, (void *)&s->debugregs, "KVM_SET_DEBUGREGS");
@@ -416,20 +385,24 @@ static int take_state(int sock, struct tinyvm *vm, void *state, size_t len,
 	err = restore(vm, state);
 	if (err)
 		return err;
+	t->restored_ns = now_ns();
 	err = tinyvm_resume(vm);
 	t->resumed_ns = now_ns();
 	return err ? fail("tinyvm_resume", err) : 0;
 }
 
-int raw_floor_receive(int sock, struct tinyvm *vm, struct raw_floor_times *t)
+int raw_floor_receive(int sock, struct tinyvm *vm, void (*ready_hook)(void),
+		      struct raw_floor_times *t)
 {
 	void *state = NULL;
 	size_t len = 0;
 	int err = build(sock, vm, &state, &len);
 	int32_t ready = err;
 
+	if (ready_hook)
+		ready_hook();
 	/* Tell the old VMM either way, so that it does not pause for nothing. */
-	if (bench_write_all(sock, &ready, sizeof(ready)) && !err)
+	if (write_all(sock, &ready, sizeof(ready)) && !err)
 		err = fail("send READY", -EPIPE);
 	if (!err)
 		err = take_state(sock, vm, state, len, t);

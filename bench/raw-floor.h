@@ -10,6 +10,12 @@
  * debug registers, MP state; per VM the clock, PIC x2, IOAPIC, PIT2.  No
  * CPUID: the new VMM set it when it built its vCPUs, before the pause.
  *
+ * It is the naive sequence of the handoff notes' floor: everything that does
+ * not depend on the guest's state is ready before the pause (the new VM on
+ * the memfd, its vCPUs with CPUID, the slot, parked threads, the MSR list,
+ * the buffers); then, one after another, pause, capture every vCPU and the
+ * VM, write it all, read it all, restore every vCPU and the VM, release.
+ *
  * Protocol on a connected UNIX stream socket:
  *   old -> new  HELLO (vCPU count, RAM size) + the memfd by SCM_RIGHTS
  *   new         builds its VM on the memfd, parks its vCPU threads
@@ -33,6 +39,7 @@ struct raw_floor_times {
 	uint64_t paused_ns;	/* every vCPU out of KVM_RUN */
 	uint64_t captured_ns;	/* old VMM read every item */
 	uint64_t received_ns;	/* new VMM has the whole array */
+	uint64_t restored_ns;	/* new VMM set every item */
 	uint64_t resumed_ns;	/* new VMM released its vCPU threads */
 };
 
@@ -53,7 +60,10 @@ struct raw_floor_old {
  */
 int raw_floor_old_init(struct raw_floor_old *o, struct tinyvm *vm, int sock);
 
-/* The guest runs: send HELLO and the memfd, wait until the new VMM is READY. */
+/*
+ * The guest runs: send HELLO and the memfd, wait until the new VMM is READY
+ * (as long as sock's receive timeout lets it: see peer_timeouts()).
+ */
 int raw_floor_offer(struct raw_floor_old *o);
 
 /*
@@ -66,12 +76,11 @@ void raw_floor_old_free(struct raw_floor_old *o);
 
 /*
  * New VMM: take the guest from sock into vm (built here), run it with the
- * heartbeat checker continuing from the old VMM's last beats.  0 with every
- * stamp filled, or -errno (a message on stderr).
+ * heartbeat checker continuing from the old VMM's last beats.  ready (may
+ * be NULL) is called when vm is built, just before READY goes out.  0 with
+ * every stamp filled, or -errno (a message on stderr).
  */
-int raw_floor_receive(int sock, struct tinyvm *vm, struct raw_floor_times *t);
-
-/* Send all of p on a stream socket, retrying EINTR: 0 or -errno. */
-int bench_write_all(int fd, const void *p, size_t len);
+int raw_floor_receive(int sock, struct tinyvm *vm, void (*ready)(void),
+		      struct raw_floor_times *t);
 
 #endif

@@ -37,29 +37,12 @@
 
 /* ---- Small things ------------------------------------------------------------ */
 
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
-			       .tv_nsec = (long)(ns % 1000000000u) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -110,73 +93,6 @@ void die(const char *what, int err)
 	exit(1);
 }
 
-/* ---- A quiet machine ---------------------------------------------------------------- */
-
-#define QUIET_WINDOW_MS	50
-#define QUIET_IDLE	0.75
-
-static struct {
-	unsigned int per_run_ms, budget_ms, waited_ms, busy;
-} gate;
-
-void quiet_budget(bool quick)
-{
-	gate.per_run_ms = quick ? 150 : 2000;
-	gate.budget_ms = quick ? 3000 : 120000;
-}
-
-unsigned int busy_runs(void)
-{
-	return gate.busy;
-}
-
-double waited_s(void)
-{
-	return gate.waited_ms / 1e3;
-}
-
-/* Jiffies of the whole machine: busy (steal included: we could not run) and all. */
-static bool cpu_jiffies(uint64_t *busy, uint64_t *all)
-{
-	unsigned long long v[8] = { 0 };
-	FILE *f = fopen("/proc/stat", "re");
-	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
-
-	if (f)
-		fclose(f);
-	if (n < 8)
-		return false;
-	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-	*all = *busy + v[3] + v[4];
-	return true;
-}
-
-static double idle_over(unsigned int ms)
-{
-	uint64_t b0, a0, b1, a1;
-
-	if (!cpu_jiffies(&b0, &a0))
-		return 1;
-	sleep_ns(ms * 1000000ull);
-	if (!cpu_jiffies(&b1, &a1) || a1 == a0)
-		return 1;
-	return 1 - (double)(b1 - b0) / (double)(a1 - a0);
-}
-
-bool wait_quiet(void)
-{
-	for (unsigned int waited = 0;; waited += QUIET_WINDOW_MS) {
-		if (idle_over(QUIET_WINDOW_MS) >= QUIET_IDLE)
-			return true;
-		if (waited >= gate.per_run_ms || gate.waited_ms >= gate.budget_ms) {
-			gate.busy++;
-			return false;
-		}
-		gate.waited_ms += QUIET_WINDOW_MS;
-	}
-}
-
 /* ---- Sockets ---------------------------------------------------------------------- */
 
 int tcp_pair(int *tx, int *rx)
@@ -205,21 +121,6 @@ int tcp_pair(int *tx, int *rx)
 		*tx = *rx = -1;
 	}
 	return err;
-}
-
-int write_all(int fd, const void *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n ? -errno : -EPIPE;
-		p = (const char *)p + n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 static void *drain_thread(void *arg)
@@ -328,9 +229,9 @@ static void print_results(const struct private_result *p, const struct shared_re
 		       "%.3f (target >= 0.80)\n", s->ours_mb_s, s->socket_mb_s, shared);
 	if (c->ran)
 		printf("pre-copy: %u of %u scenarios converged\n", c->converged, c->scenarios);
-	if (busy_runs() || waited_s() > 0)
+	if (quiet_busy_runs() || quiet_waited_ms())
 		printf("(%u runs started on a busy machine; waited %.1f s in all for quiet)\n",
-		       busy_runs(), waited_s());
+		       quiet_busy_runs(), quiet_waited_ms() / 1e3);
 	if (p->ran)
 		printf("RESULT private_pages_per_s=%.0f\n", 1e9 / p->ours_ns_page);
 	if (s->ran)
@@ -428,7 +329,7 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
-	quiet_budget(cfg.quick);
+	quiet_set(cfg.quick ? 150 : 2000, cfg.quick ? 3000 : 120000);
 	print_header(&cfg);
 	err = cfg.parts & PART_PRIVATE ? bench_private(&cfg, &pr) : 0;
 	if (!err && (cfg.parts & (PART_SHARED | PART_PRECOPY))) {

@@ -15,6 +15,9 @@
 
 #include <sevmigrate.h>
 
+#include "quiet.h"	/* each measured run waits for a quiet machine */
+#include "sockio.h"	/* write_all() */
+#include "sys.h"
 #include "tinyvm.h"
 
 #define PAGE		4096u
@@ -38,9 +41,7 @@ struct config {
 
 /* ---- remote.c: small things ------------------------------------------------ */
 
-uint64_t now_ns(void);
 uint64_t thread_cpu_ns(void);
-void sleep_ns(uint64_t ns);
 double median(const double *v, unsigned int n);
 double min_of(const double *v, unsigned int n);
 double max_of(const double *v, unsigned int n);
@@ -48,19 +49,8 @@ double max_of(const double *v, unsigned int n);
 double mb_per_s(uint64_t bytes, double ns);
 __attribute__((noreturn)) void die(const char *what, int err);
 
-/*
- * Each measured run starts when the CPUs were >= 75 % idle over 50 ms, or
- * when its wait runs out (then counted as started busy); other sessions
- * build and test on this 2-CPU machine.
- */
-bool wait_quiet(void);
-void quiet_budget(bool quick);
-unsigned int busy_runs(void);
-double waited_s(void);
-
 /* A connected TCP connection over 127.0.0.1 (what a remote migration uses). */
 int tcp_pair(int *tx, int *rx);
-int write_all(int fd, const void *p, size_t len);
 
 /* A thread that reads a socket to its end and throws the bytes away. */
 struct drain {
