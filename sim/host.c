@@ -123,7 +123,11 @@ static int map_host(int fd, struct sevsim **out)
 		return -ENOMEM;
 	p = mmap(NULL, sizeof(struct sim_shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		int err = errno > 0 ? -errno : -ENOMEM;
+		/* Tested as negated: the analyzer does not carry "errno > 0" over to "-errno < 0". */
+		int err = -errno;
+
+		if (err >= 0)
+			err = -ENOMEM;
 
 		free(sim);
 		return err;
