@@ -71,6 +71,16 @@ static void stop_sending(struct sevm_handoff *h, int err)
 	}
 }
 
+/* A vCPU thread's failure before it had anything to send: the handoff ends all the same. */
+static int vcpu_failed(struct sevm_handoff *h, unsigned int i, int err)
+{
+	sevm__context(err, "vCPU %u", i);
+	pthread_mutex_lock(&h->tx_lock);
+	stop_sending(h, err);
+	pthread_mutex_unlock(&h->tx_lock);
+	return err;
+}
+
 /* With tx_lock held. */
 static int ship(struct sevm_handoff *h, unsigned int i, const struct sevm__snap_writer *w,
 		uint64_t items)
@@ -151,13 +161,8 @@ int sevm_handoff_capture_vcpu(struct sevm_handoff *h, unsigned int i, void *run)
 	 * the switch either: a failed quiesce ends the handoff as well.
 	 */
 	err = quiesce(h, i, run, &sync, &synced);
-	if (err) {
-		sevm__context(err, "vCPU %u", i);
-		pthread_mutex_lock(&h->tx_lock);
-		stop_sending(h, err);
-		pthread_mutex_unlock(&h->tx_lock);
-		return sevm__context(err, "sevm_handoff_capture_vcpu");
-	}
+	if (err)
+		return sevm__context(vcpu_failed(h, i, err), "sevm_handoff_capture_vcpu");
 	/*
 	 * Capture narrows the MSR list when one does not read back: each thread
 	 * narrows its own copy, so that none changes the list under another.
@@ -165,7 +170,7 @@ int sevm_handoff_capture_vcpu(struct sevm_handoff *h, unsigned int i, void *run)
 	caps = h->caps;
 	caps.msrs = malloc((h->caps.nr_msrs ? h->caps.nr_msrs : 1) * sizeof(*caps.msrs));
 	if (!caps.msrs)
-		return sevm__fail(-ENOMEM, "vCPU %u: MSR list", i);
+		return vcpu_failed(h, i, sevm__fail(-ENOMEM, "sevm_handoff_capture_vcpu: MSR list"));
 	memcpy(caps.msrs, h->caps.msrs, h->caps.nr_msrs * sizeof(*caps.msrs));
 	err = sevm__handoff_send_vcpu(h, i, &caps, synced ? &sync : NULL);
 	free(caps.msrs);
