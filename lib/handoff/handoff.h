@@ -93,7 +93,7 @@ struct sevm_handoff {
 	unsigned int restore_threads;	/* asked in the options; 0: the default */
 	struct sevm__restore_pool *pool;
 	struct sevm__buf *kept;
-	unsigned int nr_kept;
+	unsigned int nr_kept, kept_cap;
 
 	struct sevm__msg msg;
 	struct sevm__buf out;

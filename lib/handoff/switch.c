@@ -190,14 +190,22 @@ static int take_other(void *ctx, const struct sevm__sect *s)
 	return 0;
 }
 
-/* Restore threads read from the message until the switch ends: it stays, a new one comes. */
+/*
+ * Restore threads read from the message until the switch ends: it stays, a
+ * new one comes.  Room for the usual count (GUEST, one per vCPU, the VM's)
+ * at once, so that the blackout pays for one allocation.
+ */
 static int keep_message(struct sevm_handoff *h)
 {
-	struct sevm__buf *grown = realloc(h->kept, (h->nr_kept + 1) * sizeof(*grown));
+	if (h->nr_kept == h->kept_cap) {
+		unsigned int cap = h->kept_cap ? 2 * h->kept_cap : h->nr_vcpus + 2;
+		struct sevm__buf *grown = realloc(h->kept, cap * sizeof(*grown));
 
-	if (!grown)
-		return sevm__fail(-ENOMEM, "STATE message %u", h->nr_kept + 1);
-	h->kept = grown;
+		if (!grown)
+			return sevm__fail(-ENOMEM, "STATE message %u", h->nr_kept + 1);
+		h->kept = grown;
+		h->kept_cap = cap;
+	}
 	h->kept[h->nr_kept++] = h->msg.payload;
 	memset(&h->msg.payload, 0, sizeof(h->msg.payload));
 	return 0;
